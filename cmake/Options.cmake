@@ -3,7 +3,7 @@ add_library(possync_warnings INTERFACE)
 target_compile_options(possync_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
   -Wcast-align -Woverloaded-virtual -Wconversion -Wno-sign-conversion
-  -Wnull-dereference -Wformat=2 -Wimplicit-fallthrough)
+  -Wformat=2 -Wimplicit-fallthrough)
 
 add_library(possync_sanitizers INTERFACE)
 if(POSSYNC_SANITIZE)

@@ -1,0 +1,63 @@
+// The broker's configuration: every limit and timeout is a named option
+// here, with its documented default, parsed from the command line and the
+// environment (POSSYNC_LISTEN, POSSYNC_STORE, POSSYNC_ADMIN_TOKEN).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "protocol/types.hpp"
+
+namespace possync::broker {
+
+struct Config {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  std::string store_url = "sqlite:possync.db";
+  std::string admin_token;            // generated at start when empty
+  bool admin_token_generated = false;
+  bool demo = false;
+  std::string node_id;                // default: hostname:port
+  int threads = 0;                    // io threads; 0 = hardware threads
+
+  int hello_timeout_ms = 10000;
+  int heartbeat_ms = 15000;           // ping period; silent 2x this → closed
+  std::size_t max_message_bytes = 262144;
+
+  // Per connection: outgoing frames/bytes queued before the slow-consumer close.
+  std::size_t max_queued_frames = 8192;
+  std::size_t max_queued_bytes = 16 * 1024 * 1024;
+  // Requests of one connection waiting on the store before reading pauses.
+  int max_inflight_requests = 128;
+  // Requests per second per session (token bucket, burst = 2 s worth).
+  double rate_limit_per_second = 500;
+  // Protocol errors (bad_json, bad_request, too_large, unauthorized,
+  // rate_limited) per minute on one connection before closing it with 4429.
+  int max_errors_per_minute = 100;
+
+  std::size_t max_connections = 15000;  // total, kept below the fd limit
+  std::size_t max_connections_per_session = 64;
+  std::size_t max_http_body_bytes = 1024 * 1024;
+  int drain_timeout_ms = 5000;        // graceful shutdown bound
+
+  std::string log_format = "text";    // text | json
+  std::string log_level = "info";     // debug | info | warn | error
+
+  protocol::Limits limits;
+};
+
+struct ParsedArgs {
+  Config config;
+  // -1: run the broker. 0: print `output` on stdout and exit 0 (--help,
+  // --version). 2: print `output` (one line) on stderr and exit 2.
+  int exit_code = -1;
+  std::string output;
+};
+
+using EnvLookup = std::function<const char*(const char*)>;
+ParsedArgs parse_args(int argc, const char* const* argv, const EnvLookup& env);
+std::string usage_text();
+
+}  // namespace possync::broker

@@ -1,0 +1,101 @@
+// Router: which connections belong to which session and shop, presence, and
+// fan-out of pushes. Thread-safe (one mutex, never held while a frame is
+// handed to a connection). Knows no sockets: connections are Peers.
+//
+// Ordering: the store calls push_order / push_changes from its writer
+// thread in commit order, and Peer::push posts onto each connection's
+// strand in that order, so pushes reach a connection in order_id order.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/peer.hpp"
+#include "protocol/types.hpp"
+
+namespace possync::broker {
+
+// Requests-per-second budget of one session, shared by its connections.
+class RateBucket {
+ public:
+  explicit RateBucket(double per_second) : rate_(per_second), tokens_(per_second * 2) {}
+  bool allow();
+
+ private:
+  std::mutex mu_;
+  double rate_;
+  double tokens_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+struct RouterLimits {
+  std::size_t max_connections = 15000;
+  std::size_t max_connections_per_session = 64;
+  double rate_limit_per_second = 500;
+};
+
+class Router {
+ public:
+  explicit Router(RouterLimits limits) : limits_(limits) {}
+
+  // Every accepted WebSocket connection, before hello. false: over the total limit.
+  bool add_connection(const std::shared_ptr<Peer>& peer);
+  // Forget a connection (idempotent); if it was its session's last one, the
+  // shop gets `presence` offline.
+  void remove_connection(std::uint64_t peer_id);
+
+  // After a successful hello. nullopt: the session is at its connection limit.
+  // A first connection sends `presence` online to the rest of the shop.
+  std::optional<std::shared_ptr<RateBucket>> attach(const protocol::SessionEntry& session,
+                                                    std::uint64_t peer_id);
+
+  // Fan-out. push_order: the new order to each receiver's connections.
+  void push_order(const protocol::OrderRecord& order);
+  // Each change to the order's sender (every connection) and to the
+  // receiver whose delivery changed (every connection but `origin_peer`).
+  void push_changes(const std::vector<protocol::StatusChange>& changes, std::uint64_t origin_peer);
+
+  // Fills `online` and `connections` of directory entries.
+  void fill_presence(std::vector<protocol::SessionEntry>& sessions) const;
+
+  // Close every connection of a session (token rotated, deleted, moved).
+  void close_session(const std::string& session, int code, const std::string& reason);
+  // Graceful shutdown: every connection drains, then closes with 1001.
+  void drain_all();
+
+  std::size_t connection_count() const;
+  std::size_t sessions_online() const;
+
+ private:
+  struct Slot {
+    std::string shop;
+    std::vector<std::uint64_t> peers;
+    std::shared_ptr<RateBucket> bucket;
+  };
+  struct Conn {
+    std::weak_ptr<Peer> peer;
+    std::string session;  // empty before hello
+  };
+
+  // Under mu_: the live peers of a session, optionally skipping one.
+  void collect(const std::string& session, std::uint64_t skip, std::vector<std::shared_ptr<Peer>>& out) const;
+  // Under mu_: every connection of the shop's other online sessions.
+  void collect_shop(const std::string& shop, const std::string& except_session,
+                    std::vector<std::shared_ptr<Peer>>& out) const;
+  static void deliver(const std::vector<std::shared_ptr<Peer>>& peers, const Push& push);
+
+  RouterLimits limits_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::uint64_t, Conn> conns_;
+  std::unordered_map<std::string, Slot> sessions_;                            // online sessions only
+  std::unordered_map<std::string, std::unordered_set<std::string>> shops_;    // shop → online sessions
+};
+
+}  // namespace possync::broker

@@ -1,0 +1,174 @@
+#include "broker/server.hpp"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "broker/log.hpp"
+#include "broker/net.hpp"
+
+namespace possync::broker {
+
+struct Server::Impl {
+  Impl(Config c, storage::Store& store)
+      : config(std::move(c)),
+        router(RouterLimits{config.max_connections, config.max_connections_per_session, config.rate_limit_per_second}),
+        services{store, router, config},
+        api(services),
+        ctx{services, api},
+        acceptor(asio::make_strand(ioc)),
+        accept_pause(acceptor.get_executor()),
+        signals(ioc) {}
+
+  // Members are destroyed in reverse: the io_context (and every handler it
+  // still holds) goes before the router and services those handlers use.
+  Config config;
+  Router router;
+  Services services;
+  AdminApi api;
+  NetContext ctx;
+  asio::io_context ioc;
+  asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
+  tcp::acceptor acceptor;
+  asio::steady_timer accept_pause;
+  asio::signal_set signals;
+  std::vector<std::thread> threads;
+  std::uint16_t port = 0;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop_requested = false;
+  bool stopped = false;
+  bool stopping = false;
+
+  void do_accept() {
+    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (ec) {
+        // Out of descriptors (EMFILE) or a transient failure: keep the
+        // listener alive, try again shortly.
+        logger().write(LogLevel::warn, "accept_failed", {{"error", ec.message()}});
+        accept_pause.expires_after(std::chrono::milliseconds(100));
+        accept_pause.async_wait([this](beast::error_code e) {
+          if (!e) do_accept();
+        });
+        return;
+      }
+      start_http_session(std::move(socket), ctx);
+      do_accept();
+    });
+  }
+
+  void request_stop() {
+    std::lock_guard lock(mu);
+    stop_requested = true;
+    cv.notify_all();
+  }
+};
+
+Server::Server(Config config, storage::Store& store) : impl_(std::make_unique<Impl>(std::move(config), store)) {}
+
+Server::~Server() { stop(); }
+
+std::string Server::start() {
+  auto& i = *impl_;
+  beast::error_code ec;
+  auto address = asio::ip::make_address(i.config.listen_host, ec);
+  if (ec) return "bad listen address '" + i.config.listen_host + "': " + ec.message();
+  tcp::endpoint ep(address, i.config.listen_port);
+  i.acceptor.open(ep.protocol(), ec);
+  if (!ec) i.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) i.acceptor.bind(ep, ec);
+  if (!ec) i.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return "cannot listen on " + i.config.listen_host + ":" + std::to_string(i.config.listen_port) + ": " +
+           ec.message();
+  }
+  i.port = i.acceptor.local_endpoint().port();
+  i.do_accept();
+  int n = i.config.threads > 0 ? i.config.threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  for (int t = 0; t < n; ++t) {
+    i.threads.emplace_back([&i] {
+      for (;;) {
+        try {
+          i.ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          // A handler threw: log it and keep serving the others.
+          logger().write(LogLevel::error, "handler_exception", {{"what", e.what()}});
+        }
+      }
+    });
+  }
+  return "";
+}
+
+std::uint16_t Server::port() const { return impl_->port; }
+const Config& Server::config() const { return impl_->config; }
+Router& Server::router() { return impl_->router; }
+
+void Server::handle_signals() {
+  auto& i = *impl_;
+  i.signals.add(SIGINT);
+  i.signals.add(SIGTERM);
+  i.signals.async_wait([&i](beast::error_code ec, int sig) {
+    if (ec) return;
+    logger().write(LogLevel::info, "signal", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    i.request_stop();
+  });
+}
+
+void Server::wait() {
+  auto& i = *impl_;
+  std::unique_lock lock(i.mu);
+  i.cv.wait(lock, [&i] { return i.stop_requested || i.stopped; });
+}
+
+void Server::stop() {
+  auto& i = *impl_;
+  {
+    std::unique_lock lock(i.mu);
+    if (i.stopping) {
+      i.cv.wait(lock, [&i] { return i.stopped; });
+      return;
+    }
+    i.stopping = true;
+    i.stop_requested = true;
+    i.cv.notify_all();
+  }
+  if (!i.threads.empty()) {
+    i.ctx.stopping = true;
+    asio::post(i.acceptor.get_executor(), [&i] {
+      beast::error_code ec;
+      i.acceptor.close(ec);
+      i.accept_pause.cancel();
+      i.signals.cancel();
+    });
+    // Every connection answers what is in flight, then closes with 1001.
+    i.router.drain_all();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(i.config.drain_timeout_ms);
+    while (i.router.connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // Let the close frames leave before the loop stops.
+    auto linger = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    while (i.ctx.live_sessions > 0 && std::chrono::steady_clock::now() < linger) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    i.work.reset();
+    i.ioc.stop();
+    for (auto& t : i.threads) t.join();
+    i.threads.clear();
+  }
+  std::lock_guard lock(i.mu);
+  i.stopped = true;
+  i.cv.notify_all();
+}
+
+}  // namespace possync::broker

@@ -1,0 +1,258 @@
+// One WebSocket connection: Beast transport around a Conversation.
+// Every handler runs on the connection's strand (the stream's executor).
+// At most one async_write in flight; outgoing frames wait in a bounded
+// queue whose overflow is the slow-consumer policy.
+#include <deque>
+#include <optional>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "broker/log.hpp"
+#include "broker/net.hpp"
+
+namespace possync::broker {
+namespace websocket = beast::websocket;
+
+namespace {
+
+class WsSession final : public Peer, public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(beast::tcp_stream&& stream, NetContext& ctx, std::string remote)
+      : ws_(std::move(stream)),
+        ctx_(ctx),
+        config_(ctx.services.config),
+        conv_(ctx.services, std::move(remote)),
+        hello_timer_(ws_.get_executor()),
+        id_(ctx.next_peer_id.fetch_add(1)) {
+    ++ctx_.live_sessions;
+  }
+  ~WsSession() override {
+    finish();
+    --ctx_.live_sessions;
+  }
+
+  void run(http::request<http::string_body> request) {
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = std::chrono::seconds(10);
+    // Beast pings after half the idle time and drops the connection when a
+    // whole idle period passes without a frame: ping every heartbeat, close
+    // after two heartbeats of silence.
+    timeouts.idle_timeout = std::chrono::milliseconds(2 * config_.heartbeat_ms);
+    timeouts.keep_alive_pings = true;
+    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "possync/" POSSYNC_VERSION); }));
+    // A message of exactly the limit passes; anything larger makes Beast
+    // fail the connection with close code 1009.
+    ws_.read_message_max(config_.max_message_bytes);
+    ws_.auto_fragment(false);
+    ws_.async_accept(request, [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
+  }
+
+  // ---- Peer ------------------------------------------------------------------
+  std::uint64_t peer_id() const noexcept override { return id_; }
+
+  void push(Push p) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), p = std::move(p)]() mutable {
+      if (!self->closed_) self->conv_.on_push(std::move(p));
+    });
+  }
+
+  void post(std::function<void()> fn) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] { fn(); });
+  }
+
+  void close(int code, std::string reason) override {
+    asio::dispatch(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+      self->begin_close(code, std::move(reason));
+    });
+  }
+
+  void drain() override {
+    asio::post(ws_.get_executor(), [self = shared_from_this()] {
+      self->draining_ = true;
+      self->maybe_finish_drain();
+    });
+  }
+
+  void write(Frame frame) override {
+    if (closed_ || close_sent_) return;
+    if (queue_.size() >= config_.max_queued_frames || queued_bytes_ + frame->size() > config_.max_queued_bytes) {
+      abort("slow consumer: outgoing queue full");
+      return;
+    }
+    queued_bytes_ += frame->size();
+    queue_.push_back(std::move(frame));
+    if (!writing_) do_write();
+  }
+
+  std::size_t queued_frames() const noexcept override { return queue_.size(); }
+
+  void resume_reading() override {
+    if (maybe_finish_drain()) return;
+    if (read_paused_ && !closing_ && !closed_ && !draining_ && may_read()) {
+      read_paused_ = false;
+      do_read();
+    }
+  }
+
+  void abort(const std::string& reason) override {
+    if (closed_) return;
+    logger().write(LogLevel::warn, "slow_consumer",
+                   {{"session", conv_.session()}, {"remote", conv_.remote()}, {"reason", reason}});
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(ws_).socket().close(ec);
+    finish();
+  }
+
+ private:
+  void on_accept(beast::error_code ec) {
+    if (ec) return log_net_error("websocket accept", ec), finish();
+    if (!ctx_.services.router.add_connection(shared_from_this())) {
+      return begin_close(1013, "too many connections");
+    }
+    conv_.bind(weak_from_this(), id_);
+    hello_timer_.expires_after(std::chrono::milliseconds(config_.hello_timeout_ms));
+    hello_timer_.async_wait([self = shared_from_this()](beast::error_code e) {
+      if (!e && !self->conv_.authenticated()) self->begin_close(4408, "no hello in time");
+    });
+    if (ctx_.stopping) draining_ = true;
+    do_read();
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) {
+      if (ec != websocket::error::closed) log_net_error("websocket read", ec);
+      return finish();
+    }
+    if (closing_) {  // after our close frame: discard until the peer's close arrives
+      buffer_.clear();
+      return do_read();
+    }
+    if (!ws_.got_text()) {
+      buffer_.clear();
+      return begin_close(1003, "binary frames are not supported");
+    }
+    std::string text = beast::buffers_to_string(buffer_.data());
+    buffer_.clear();
+    conv_.on_text(text);
+    if (closing_ || closed_) {
+      if (!closed_) do_read();  // keep reading to complete the closing handshake
+      return;
+    }
+    if (draining_ || !may_read()) {
+      read_paused_ = true;
+      maybe_finish_drain();
+      return;
+    }
+    do_read();
+  }
+
+  void do_write() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(asio::buffer(*queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  void on_write(beast::error_code ec) {
+    writing_ = false;
+    if (ec) {
+      log_net_error("websocket write", ec);
+      return finish();
+    }
+    queued_bytes_ -= queue_.front()->size();
+    queue_.pop_front();
+    conv_.on_writable();
+    if (read_paused_) resume_reading();
+    if (!queue_.empty()) return do_write();
+    if (pending_close_) do_close();
+  }
+
+  // Closes after the queued frames (error replies before a 4401 included).
+  void begin_close(int code, std::string reason) {
+    if (closing_ || closed_) return;
+    closing_ = true;
+    hello_timer_.cancel();
+    websocket::close_reason cr;
+    cr.code = static_cast<std::uint16_t>(code);
+    cr.reason = reason;
+    pending_close_ = std::move(cr);
+    if (!writing_ && queue_.empty()) do_close();
+  }
+
+  void do_close() {
+    if (close_sent_ || closed_) return;
+    close_sent_ = true;
+    writing_ = true;
+    // Bound the closing handshake: a peer that never answers is dropped.
+    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(5));
+    ws_.async_close(*pending_close_, [self = shared_from_this()](beast::error_code ec) {
+      self->writing_ = false;
+      if (ec && ec != websocket::error::closed) log_net_error("websocket close", ec);
+    });
+  }
+
+  // Backpressure on requests: a client whose replies pile up (it reads
+  // slower than it asks) is not read from until its queue halves, so its
+  // own replies never trip the slow-consumer limit.
+  bool may_read() const {
+    return conv_.wants_more() && queue_.size() < config_.max_queued_frames / 2 &&
+           queued_bytes_ < config_.max_queued_bytes / 2;
+  }
+
+  bool maybe_finish_drain() {
+    if (!draining_ || conv_.inflight() > 0 || closing_) return false;
+    begin_close(1001, "broker shutting down");
+    return true;
+  }
+
+  // The connection is over: leave the router once.
+  void finish() {
+    if (closed_) return;
+    closed_ = true;
+    hello_timer_.cancel();
+    conv_.on_closed();
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  NetContext& ctx_;
+  const Config& config_;
+  Conversation conv_;
+  asio::steady_timer hello_timer_;
+  const std::uint64_t id_;
+  beast::flat_buffer buffer_;
+  std::deque<Frame> queue_;
+  std::size_t queued_bytes_ = 0;
+  std::optional<websocket::close_reason> pending_close_;
+  bool writing_ = false;
+  bool read_paused_ = false;
+  bool closing_ = false;
+  bool close_sent_ = false;
+  bool closed_ = false;
+  bool draining_ = false;
+};
+
+}  // namespace
+
+void start_ws_session(beast::tcp_stream stream, http::request<http::string_body> request, NetContext& ctx) {
+  beast::error_code ec;
+  auto ep = stream.socket().remote_endpoint(ec);
+  std::string remote = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  std::make_shared<WsSession>(std::move(stream), ctx, std::move(remote))->run(std::move(request));
+}
+
+}  // namespace possync::broker
