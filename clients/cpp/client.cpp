@@ -1,0 +1,616 @@
+// Runtime and the Beast WebSocket transport behind Client.
+//
+// Shape (after Beast's websocket client examples): the public Client object
+// is a thin handle; the connection state lives in a `Connection` kept alive
+// by `shared_from_this()` in every pending operation and touched only on its
+// strand. Dropping the last handle closes the connection (code 1000); the
+// Connection object itself goes away when its last operation completes.
+#include "clients/cpp/client.hpp"
+
+// GCC 12 reports -Wnull-dereference inside Asio's any_executor comparison
+// once it is inlined here (a false positive in a system header that the
+// system-header rule misses for middle-end warnings).
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <exception>
+#include <thread>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace possync::client {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+// The close code reported when the connection ended without a close frame.
+constexpr int kAbnormalClosure = 1006;
+// The close code of a close frame that carried none (RFC 6455 §7.4.1).
+constexpr int kNoStatusReceived = 1005;
+// The close code we send (through Beast) when a message exceeds our limit.
+constexpr int kMessageTooBig = 1009;
+// A read buffer grown past this by one large message is given back after it.
+constexpr std::size_t kKeptReadBufferBytes = 64 * 1024;
+// Closing handshake deadline when the options disable request timeouts.
+constexpr std::chrono::seconds kFallbackHandshakeTimeout{30};
+
+void report_handler_exception(const char* what) {
+  std::fprintf(stderr, "possync client: a callback threw: %s\n", what);
+}
+
+// Calls a user callback; an exception from it must not unwind through Asio.
+template <typename F, typename... Args>
+void invoke(F& callback, Args&&... args) noexcept {
+  if (!callback) return;
+  try {
+    callback(std::forward<Args>(args)...);
+  } catch (const std::exception& e) {
+    report_handler_exception(e.what());
+  } catch (...) {
+    report_handler_exception("unknown exception");
+  }
+}
+
+std::string host_header(const std::string& host, std::uint16_t port) {
+  const bool ipv6_literal = host.find(':') != std::string::npos;
+  std::string out = ipv6_literal ? "[" + host + "]" : host;
+  out += ':';
+  out += std::to_string(port);
+  return out;
+}
+
+}  // namespace
+
+// ---- Runtime -----------------------------------------------------------------
+
+struct Runtime::Impl {
+  explicit Impl(int thread_count)
+      : ioc(std::make_shared<asio::io_context>(thread_count)), work(asio::make_work_guard(*ioc)) {}
+  // Shared with every Client, so that a Client dropped after its Runtime is
+  // harmless: the io_context is then stopped but still exists.
+  std::shared_ptr<asio::io_context> ioc;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  std::vector<std::thread> threads;
+};
+
+Runtime::Runtime(int threads) : impl_(std::make_unique<Impl>(std::max(1, threads))) {
+  const int count = std::max(1, threads);
+  impl_->threads.reserve(static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    impl_->threads.emplace_back([&ioc = *impl_->ioc] {
+      // Handlers catch their own exceptions; this only keeps a stray one
+      // from terminating the process.
+      for (;;) {
+        try {
+          ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "possync client: io thread: %s\n", e.what());
+        }
+      }
+    });
+  }
+}
+
+Runtime::~Runtime() {
+  impl_->work.reset();
+  impl_->ioc->stop();
+  for (auto& thread : impl_->threads) {
+    if (thread.get_id() == std::this_thread::get_id()) {
+      thread.detach();  // destroyed from one of its own callbacks
+    } else if (thread.joinable()) {
+      thread.join();
+    }
+  }
+}
+
+// ---- Connection ----------------------------------------------------------------
+
+namespace {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using Strand = asio::strand<asio::io_context::executor_type>;
+
+  Connection(asio::io_context& ioc, Options options)
+      : options_(std::move(options)),
+        strand_(asio::make_strand(ioc)),
+        resolver_(strand_),
+        timer_(strand_) {}
+
+  const Strand& strand() const { return strand_; }
+  bool is_open() const { return open_.load(std::memory_order_acquire); }
+
+  // Everything below runs on the strand.
+  void set_push_handler(std::function<void(MessagePtr)> handler) { push_handler_ = std::move(handler); }
+  void set_close_handler(std::function<void(int, std::string)> handler) { close_handler_ = std::move(handler); }
+
+  void start_connect(std::function<void(std::string)> done);
+  void start_request(std::string json_object, ReplyHandler done);
+  void enqueue(std::string data, bool binary);
+  void start_close(int code);
+  // The last Client handle is gone: close whatever is open or opening.
+  void release() { start_close(1000); }
+
+ private:
+  using Stream = websocket::stream<beast::tcp_stream>;
+  using Clock = std::chrono::steady_clock;
+  enum class State { idle, connecting, open, closing, closed };
+
+  struct Outgoing {
+    std::string data;
+    bool binary;
+  };
+  // A request awaiting its reply; its id is implied by its position in
+  // `pending_` (ids are consecutive), and a completed slot has no handler.
+  struct Pending {
+    ReplyHandler handler;
+    Clock::time_point deadline;
+  };
+
+  void on_resolve(error_code ec, const tcp::resolver::results_type& results);
+  void on_connect(error_code ec);
+  void on_handshake(error_code ec);
+  void fail_connect(const std::string& error);
+  void abort_connect(std::string why);
+
+  void do_read();
+  void on_read(error_code ec, std::size_t bytes);
+  void route(const MessagePtr& message);
+  ReplyHandler take_pending(std::int64_t id);
+
+  void do_write();
+  void on_write(error_code ec, std::size_t bytes);
+  void do_close();
+  void on_closed(error_code ec);
+  void maybe_finish();
+  void finish(int code, std::string reason);
+  void fail_all_pending(const std::string& failure);
+
+  void arm_timer();
+  void on_timer(error_code ec);
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(*ws_); }
+  std::chrono::milliseconds handshake_timeout() const {
+    if (options_.request_timeout.count() > 0) return options_.request_timeout;
+    return kFallbackHandshakeTimeout;
+  }
+
+  const Options options_;
+  Strand strand_;
+  tcp::resolver resolver_;
+  asio::steady_timer timer_;
+  std::optional<Stream> ws_;  // re-created by every connect
+  websocket::response_type handshake_response_;
+  beast::flat_buffer read_buffer_;
+
+  State state_ = State::idle;
+  std::atomic<bool> open_{false};
+  std::string failure_;  // why we tore the connection down ourselves, if we did
+  std::string read_error_;
+  bool reading_ = false;
+  bool peer_closed_ = false;  // a close frame arrived: ws_->reason() holds it
+  bool too_big_ = false;      // an incoming message exceeded max_message_bytes
+  std::function<void(std::string)> connect_done_;
+  std::function<void(MessagePtr)> push_handler_;
+  std::function<void(int, std::string)> close_handler_;
+
+  std::deque<Outgoing> write_queue_;
+  bool writing_ = false;       // one async_write in flight
+  bool close_requested_ = false;  // async_close once the queue drains
+  bool close_in_flight_ = false;
+  int close_code_ = 1000;
+
+  std::deque<Pending> pending_;
+  std::int64_t next_id_ = 1;
+  bool timer_armed_ = false;
+};
+
+// ---- connect ----
+
+void Connection::start_connect(std::function<void(std::string)> done) {
+  if (state_ == State::connecting) return invoke(done, std::string("connect already in progress"));
+  if (state_ == State::open || state_ == State::closing) return invoke(done, std::string("already connected"));
+  if (writing_ || close_in_flight_) return invoke(done, std::string("previous connection still closing"));
+
+  state_ = State::connecting;
+  failure_.clear();
+  read_error_.clear();
+  peer_closed_ = false;
+  too_big_ = false;
+  connect_done_ = std::move(done);
+  ws_.emplace(strand_);
+  read_buffer_.clear();
+  handshake_response_ = {};
+  resolver_.async_resolve(options_.host, std::to_string(options_.port),
+                          beast::bind_front_handler(&Connection::on_resolve, shared_from_this()));
+}
+
+void Connection::on_resolve(error_code ec, const tcp::resolver::results_type& results) {
+  if (!failure_.empty()) return fail_connect(failure_);
+  if (ec) return fail_connect("resolve " + options_.host + ": " + ec.message());
+
+  lowest().expires_after(handshake_timeout());
+  if (options_.local_address.empty()) {
+    lowest().async_connect(results, [self = shared_from_this()](error_code e, const tcp::endpoint&) {
+      self->on_connect(e);
+    });
+    return;
+  }
+
+  // Binding first means connecting to one endpoint: the range overload of
+  // async_connect reopens (and so unbinds) the socket for every attempt.
+  error_code bind_ec;
+  const auto local = asio::ip::make_address(options_.local_address, bind_ec);
+  if (bind_ec) return fail_connect("bad local address " + options_.local_address);
+  const tcp protocol = local.is_v4() ? tcp::v4() : tcp::v6();
+  auto target = std::find_if(results.begin(), results.end(),
+                             [&](const auto& entry) { return entry.endpoint().protocol() == protocol; });
+  if (target == results.end()) return fail_connect("no address of " + options_.host + " matches the local address");
+
+  auto& socket = lowest().socket();
+  socket.open(protocol, bind_ec);
+#ifdef IP_BIND_ADDRESS_NO_PORT
+  // Pick the port at connect time, so many clients can share one local
+  // address towards different destinations (and more than bind() allows).
+  if (!bind_ec && local.is_v4()) {
+    const int one = 1;  // failure is harmless: an old kernel just binds the port now
+    ::setsockopt(socket.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  }
+#endif
+  if (!bind_ec) socket.bind(tcp::endpoint(local, 0), bind_ec);
+  if (bind_ec) return fail_connect("bind " + options_.local_address + ": " + bind_ec.message());
+  lowest().async_connect(target->endpoint(), beast::bind_front_handler(&Connection::on_connect, shared_from_this()));
+}
+
+void Connection::on_connect(error_code ec) {
+  if (!failure_.empty()) return fail_connect(failure_);
+  if (ec) return fail_connect("connect " + host_header(options_.host, options_.port) + ": " + ec.message());
+
+  error_code ignored;
+  lowest().socket().set_option(tcp::no_delay(true), ignored);  // requests are small and latency matters
+  lowest().expires_never();  // the websocket stream has its own timeouts from here on
+
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = handshake_timeout();
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
+  ws_->set_option(timeouts);
+  ws_->set_option(websocket::stream_base::decorator(
+      [agent = options_.client_name, origin = options_.origin](websocket::request_type& req) {
+        req.set(http::field::user_agent, agent);
+        if (!origin.empty()) req.set(http::field::origin, origin);
+      }));
+  ws_->read_message_max(options_.max_message_bytes);
+  ws_->auto_fragment(false);  // one frame per message
+  ws_->async_handshake(handshake_response_, host_header(options_.host, options_.port), options_.path,
+                       beast::bind_front_handler(&Connection::on_handshake, shared_from_this()));
+}
+
+void Connection::on_handshake(error_code ec) {
+  if (!failure_.empty()) return fail_connect(failure_);
+  if (ec == websocket::error::upgrade_declined) {
+    return fail_connect("handshake declined: HTTP " + std::to_string(handshake_response_.result_int()));
+  }
+  if (ec) return fail_connect("handshake: " + ec.message());
+
+  handshake_response_ = {};
+  state_ = State::open;
+  open_.store(true, std::memory_order_release);
+  do_read();
+  if (!write_queue_.empty()) do_write();  // requests made while connecting
+  auto done = std::move(connect_done_);
+  connect_done_ = nullptr;
+  invoke(done, std::string());
+}
+
+void Connection::fail_connect(const std::string& error) {
+  state_ = State::closed;
+  open_.store(false, std::memory_order_release);
+  error_code ignored;
+  lowest().socket().close(ignored);
+  write_queue_.clear();  // nothing was written before the handshake
+  fail_all_pending("closed: connect failed: " + error);
+  auto done = std::move(connect_done_);
+  connect_done_ = nullptr;
+  invoke(done, error);
+}
+
+void Connection::abort_connect(std::string why) {
+  failure_ = std::move(why);
+  resolver_.cancel();
+  lowest().cancel();  // the pending step completes and sees failure_
+}
+
+// ---- read loop ----
+
+void Connection::do_read() {
+  reading_ = true;
+  ws_->async_read(read_buffer_, beast::bind_front_handler(&Connection::on_read, shared_from_this()));
+}
+
+void Connection::on_read(error_code ec, std::size_t) {
+  reading_ = false;
+  if (ec) {
+    // After our own close() the read ends with operation_aborted and the
+    // peer's close frame is read by async_close instead.
+    if (ec == websocket::error::closed) {
+      peer_closed_ = true;
+    } else if (ec == websocket::error::message_too_big) {
+      too_big_ = true;  // Beast closed with 1009 itself
+      read_error_ = ec.message();
+    } else if (read_error_.empty()) {
+      read_error_ = ec.message();
+    }
+    return maybe_finish();
+  }
+  auto message = parse_message(beast::buffers_to_string(read_buffer_.data()));
+  read_buffer_.consume(read_buffer_.size());
+  if (read_buffer_.capacity() > kKeptReadBufferBytes) read_buffer_.shrink_to_fit();
+  do_read();
+  route(message);
+}
+
+void Connection::route(const MessagePtr& message) {
+  const auto& doc = message->doc;
+  if (doc.IsObject()) {
+    const auto id = doc.FindMember("id");
+    if (id != doc.MemberEnd() && id->value.IsInt64()) {
+      if (auto handler = take_pending(id->value.GetInt64())) {
+        invoke(handler, Reply{message, {}});
+        return;
+      }
+    }
+  }
+  invoke(push_handler_, message);
+}
+
+ReplyHandler Connection::take_pending(std::int64_t id) {
+  const std::int64_t front_id = next_id_ - static_cast<std::int64_t>(pending_.size());
+  if (id < front_id || id >= next_id_) return nullptr;
+  auto& slot = pending_[static_cast<std::size_t>(id - front_id)];
+  ReplyHandler handler = std::move(slot.handler);
+  slot.handler = nullptr;
+  while (!pending_.empty() && !pending_.front().handler) pending_.pop_front();
+  return handler;
+}
+
+// ---- requests and the write queue ----
+
+void Connection::start_request(std::string json_object, ReplyHandler done) {
+  if (state_ != State::connecting && state_ != State::open) {
+    return invoke(done, Reply{nullptr, state_ == State::closing ? "closed: closing" : "closed: not connected"});
+  }
+  const auto brace = json_object.find_first_not_of(" \t\r\n");
+  if (brace == std::string::npos || json_object[brace] != '{') {
+    return invoke(done, Reply{nullptr, "invalid request: not a JSON object"});
+  }
+  const std::int64_t id = next_id_++;
+  const auto next = json_object.find_first_not_of(" \t\r\n", brace + 1);
+  const bool empty_object = next != std::string::npos && json_object[next] == '}';
+  std::string id_member = "\"id\":" + std::to_string(id);
+  if (!empty_object) id_member += ',';
+  json_object.insert(brace + 1, id_member);
+
+  const auto deadline = options_.request_timeout.count() > 0 ? Clock::now() + options_.request_timeout
+                                                             : Clock::time_point::max();
+  pending_.push_back(Pending{std::move(done), deadline});
+  arm_timer();
+  enqueue(std::move(json_object), false);
+}
+
+void Connection::enqueue(std::string data, bool binary) {
+  // Unsent text while not connected is dropped: there is no one to tell.
+  if (state_ != State::connecting && state_ != State::open) return;
+  write_queue_.push_back(Outgoing{std::move(data), binary});
+  if (state_ == State::open && !writing_) do_write();
+}
+
+void Connection::do_write() {
+  writing_ = true;
+  const auto& next = write_queue_.front();
+  ws_->binary(next.binary);
+  ws_->async_write(asio::buffer(next.data), beast::bind_front_handler(&Connection::on_write, shared_from_this()));
+}
+
+void Connection::on_write(error_code ec, std::size_t) {
+  writing_ = false;
+  write_queue_.pop_front();
+  const bool live = state_ == State::open || state_ == State::closing;
+  if (ec || !live) {
+    write_queue_.clear();
+    if (ec && live && failure_.empty()) {
+      failure_ = "write: " + ec.message();
+      lowest().close();  // ends the read loop, which reports the close
+    }
+    return;
+  }
+  if (!write_queue_.empty()) {
+    do_write();
+  } else if (close_requested_) {
+    do_close();
+  }
+}
+
+// ---- close ----
+
+void Connection::start_close(int code) {
+  if (state_ == State::connecting) return abort_connect("aborted by close()");
+  if (state_ != State::open) return;
+  state_ = State::closing;
+  open_.store(false, std::memory_order_release);
+  close_code_ = code;
+  if (writing_) {
+    close_requested_ = true;  // what was queued before close() goes out first
+  } else {
+    do_close();
+  }
+}
+
+void Connection::do_close() {
+  close_requested_ = false;
+  close_in_flight_ = true;
+  ws_->async_close(websocket::close_reason(static_cast<std::uint16_t>(close_code_)),
+                   beast::bind_front_handler(&Connection::on_closed, shared_from_this()));
+}
+
+void Connection::on_closed(error_code ec) {
+  close_in_flight_ = false;
+  if (!ec) {
+    peer_closed_ = true;
+  } else if (state_ != State::closed) {
+    if (failure_.empty()) failure_ = "close: " + ec.message();
+    lowest().close();  // ends the read, if it is still pending
+  }
+  maybe_finish();
+}
+
+// The connection is over once both the read loop and a closing handshake
+// have completed; only then is the close code known.
+void Connection::maybe_finish() {
+  if (state_ == State::closed || reading_ || close_in_flight_) return;
+  if (peer_closed_) {
+    const auto& reason = ws_->reason();
+    const int code = reason.code == websocket::close_code::none ? kNoStatusReceived : static_cast<int>(reason.code);
+    return finish(code, std::string(reason.reason.data(), reason.reason.size()));
+  }
+  if (too_big_) return finish(kMessageTooBig, read_error_);
+  finish(kAbnormalClosure, failure_.empty() ? read_error_ : failure_);
+}
+
+void Connection::finish(int code, std::string reason) {
+  state_ = State::closed;
+  open_.store(false, std::memory_order_release);
+  close_requested_ = false;
+  // The in-flight write still owns the front buffer.
+  if (writing_) {
+    write_queue_.erase(write_queue_.begin() + 1, write_queue_.end());
+  } else {
+    write_queue_.clear();
+  }
+  std::string failure = "closed: " + std::to_string(code);
+  if (!reason.empty()) failure += " " + reason;
+  fail_all_pending(failure);
+  invoke(close_handler_, code, std::move(reason));
+}
+
+void Connection::fail_all_pending(const std::string& failure) {
+  timer_.cancel();
+  timer_armed_ = false;
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& slot : pending) {
+    if (slot.handler) invoke(slot.handler, Reply{nullptr, failure});
+  }
+}
+
+// ---- request timeouts ----
+// One timer per connection, not per request: deadlines grow with the ids, so
+// the oldest pending request always has the earliest deadline.
+
+void Connection::arm_timer() {
+  if (timer_armed_ || pending_.empty() || pending_.front().deadline == Clock::time_point::max()) return;
+  timer_armed_ = true;
+  timer_.expires_at(pending_.front().deadline);
+  timer_.async_wait(beast::bind_front_handler(&Connection::on_timer, shared_from_this()));
+}
+
+void Connection::on_timer(error_code ec) {
+  if (ec == asio::error::operation_aborted) return;  // re-armed or reset by a close
+  timer_armed_ = false;
+  const auto now = Clock::now();
+  std::vector<ReplyHandler> expired;
+  while (!pending_.empty() && (!pending_.front().handler || pending_.front().deadline <= now)) {
+    if (pending_.front().handler) expired.push_back(std::move(pending_.front().handler));
+    pending_.pop_front();
+  }
+  arm_timer();
+  for (auto& handler : expired) invoke(handler, Reply{nullptr, "timeout"});
+}
+
+// ---- the Client handle ----
+
+class ClientImpl final : public Client {
+ public:
+  ClientImpl(std::shared_ptr<asio::io_context> ioc, Options options)
+      : Client(std::move(options)), ioc_(std::move(ioc)), connection_(std::make_shared<Connection>(*ioc_, options_)) {}
+
+  ~ClientImpl() override {
+    on_strand([](Connection& c) { c.release(); });
+  }
+  ClientImpl(const ClientImpl&) = delete;
+  ClientImpl& operator=(const ClientImpl&) = delete;
+
+  void on_push(std::function<void(MessagePtr)> handler) override {
+    on_strand([h = std::move(handler)](Connection& c) mutable { c.set_push_handler(std::move(h)); });
+  }
+  void on_close(std::function<void(int code, std::string reason)> handler) override {
+    on_strand([h = std::move(handler)](Connection& c) mutable { c.set_close_handler(std::move(h)); });
+  }
+  void connect(std::function<void(std::string error)> done) override {
+    on_strand([d = std::move(done)](Connection& c) mutable { c.start_connect(std::move(d)); });
+  }
+  void hello(ReplyHandler done) override {
+    std::string json = "{\"type\":\"hello\",\"session\":" + json_quote(options_.session) +
+                       ",\"token\":" + json_quote(options_.token) + ",\"client\":" + json_quote(options_.client_name) +
+                       "}";
+    request(std::move(json), std::move(done));
+  }
+  void request(std::string json_object, ReplyHandler done) override {
+    on_strand([j = std::move(json_object), d = std::move(done)](Connection& c) mutable {
+      c.start_request(std::move(j), std::move(d));
+    });
+  }
+  void send_text(std::string text) override {
+    on_strand([t = std::move(text)](Connection& c) mutable { c.enqueue(std::move(t), false); });
+  }
+  void send_binary(std::string bytes) override {
+    on_strand([b = std::move(bytes)](Connection& c) mutable { c.enqueue(std::move(b), true); });
+  }
+  void close(int code) override {
+    on_strand([code](Connection& c) { c.start_close(code); });
+  }
+  bool is_open() const override { return connection_->is_open(); }
+
+ private:
+  // Always post, never dispatch: a call from inside a callback must not
+  // re-enter the connection while it is iterating its own state. Once the
+  // Runtime is gone nothing would run the call: it is dropped, and a
+  // blocking helper waiting on it sees its promise broken.
+  template <typename F>
+  void on_strand(F&& f) {
+    if (ioc_->stopped()) return;
+    asio::post(connection_->strand(), [c = connection_, f = std::forward<F>(f)]() mutable { f(*c); });
+  }
+
+  std::shared_ptr<asio::io_context> ioc_;  // outlives connection_ (declared first)
+  std::shared_ptr<Connection> connection_;
+};
+
+}  // namespace
+
+std::shared_ptr<Client> Client::create(Runtime& runtime, Options options) {
+  return std::make_shared<ClientImpl>(runtime.impl().ioc, std::move(options));
+}
+
+}  // namespace possync::client
