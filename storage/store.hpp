@@ -112,6 +112,12 @@ struct StoreStats {
   std::size_t write_queue_depth = 0;
   std::size_t read_queue_depth = 0;
   bool writable = true;
+  // Group commit: transactions committed, the write requests they carried
+  // (refused ones included), and batches that failed as a whole (each of
+  // their requests answered `unavailable`).
+  std::uint64_t batches_committed = 0;
+  std::uint64_t writes_committed = 0;
+  std::uint64_t batches_failed = 0;
 };
 
 class Store {

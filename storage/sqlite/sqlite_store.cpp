@@ -1,0 +1,459 @@
+#include "storage/sqlite/sqlite_store.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <utility>
+
+#include "storage/sqlite/db.hpp"
+#include "storage/sqlite/migrations.hpp"
+#include "storage/sqlite/reads.hpp"
+#include "storage/sqlite/writes.hpp"
+
+namespace possync::storage::sqlite {
+
+namespace detail {
+
+// One queued request: its work on a connection and its callback.
+class Job {
+ public:
+  virtual ~Job() = default;
+  // Runs the request; true when it succeeded (the writer then keeps its
+  // changes, otherwise it rolls back to the request's savepoint).
+  virtual bool execute(Db& db) = 0;
+  // The request failed by an exception; complete() will answer `error`.
+  virtual void set_error(Error error) = 0;
+  // Answers the callback with the result of execute() (or set_error()).
+  virtual void complete() noexcept = 0;
+  // Answers the callback with `error`, whatever execute() produced.
+  virtual void fail(Error error) noexcept = 0;
+};
+
+}  // namespace detail
+
+namespace {
+
+// How long a write waits for another connection's lock before its batch
+// fails (`unavailable`), and how often an idle writer whose last batch
+// failed checks whether it could write again.
+constexpr int kBusyTimeoutMs = 5000;
+constexpr std::chrono::seconds kProbeInterval{1};
+
+// What went wrong, in the words of the exception being handled. Call only
+// inside a catch block.
+std::string current_reason() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown failure";
+  }
+}
+
+// The Error for the exception being handled. Call only inside a catch block.
+Error current_error() {
+  try {
+    throw;
+  } catch (const SqliteError& e) {
+    return e.to_error();
+  } catch (const std::exception& e) {
+    return {ErrorCode::internal, std::string("store error: ") + e.what()};
+  } catch (...) {
+    return {ErrorCode::internal, "store error: unknown failure"};
+  }
+}
+
+template <class T>
+class TypedJob final : public detail::Job {
+ public:
+  TypedJob(std::function<Result<T>(Db&)> body, Callback<T> cb) : body_(std::move(body)), cb_(std::move(cb)) {}
+
+  bool execute(Db& db) override {
+    result_.emplace(body_(db));
+    return result_->ok();
+  }
+  void set_error(Error error) override { result_.emplace(std::move(error)); }
+  void complete() noexcept override {
+    if (result_) {
+      answer(std::move(*result_));
+    } else {
+      answer(Error{ErrorCode::internal, "store error: request completed without running"});
+    }
+  }
+  void fail(Error error) noexcept override { answer(std::move(error)); }
+
+ private:
+  void answer(Result<T> result) noexcept {
+    try {
+      if (cb_) cb_(std::move(result));
+    } catch (...) {
+      // Callbacks must not throw (store.hpp); one that does must not take
+      // the store's thread down with it.
+      std::fputs("possync storage: a store callback threw an exception; ignored\n", stderr);
+    }
+  }
+
+  std::function<Result<T>(Db&)> body_;
+  Callback<T> cb_;
+  std::optional<Result<T>> result_;
+};
+
+void rollback_quietly(Db& db) noexcept {
+  if (db.in_transaction()) sqlite3_exec(db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+Error unavailable(std::string message) { return {ErrorCode::unavailable, std::move(message)}; }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Opening and closing
+
+std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, const StoreOptions& options,
+                                               std::string& error) {
+  try {
+    auto writer = std::make_unique<Db>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    if (writer->read_only()) throw SqliteError(SQLITE_READONLY, "attempt to write a readonly database");
+    sqlite3_busy_timeout(writer->handle(), kBusyTimeoutMs);
+    // The first statement that reads the file: "file is not a database" shows here.
+    const std::string journal = writer->exec_text("PRAGMA journal_mode=WAL");
+    if (journal != "wal") {
+      throw SqliteError(SQLITE_CANTOPEN, "cannot use WAL journal mode (SQLite kept '" + journal + "')");
+    }
+    writer->exec("PRAGMA synchronous=FULL");
+    writer->exec("PRAGMA foreign_keys=ON");
+    migrate(*writer, embedded_migrations());
+
+    std::vector<std::unique_ptr<Db>> readers;
+    const int reader_count = std::max(1, options.reader_threads);
+    for (int i = 0; i < reader_count; ++i) {
+      auto reader = std::make_unique<Db>(path, SQLITE_OPEN_READONLY);
+      sqlite3_busy_timeout(reader->handle(), kBusyTimeoutMs);
+      readers.push_back(std::move(reader));
+    }
+    return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(writer), std::move(readers), options));
+  } catch (const std::exception& e) {
+    error = "cannot open store sqlite:" + path + ": " + e.what();
+    return nullptr;
+  }
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers,
+                         const StoreOptions& options)
+    : options_(options), writer_db_(std::move(writer)), reader_dbs_(std::move(readers)) {
+  writer_ = std::thread([this] { writer_loop(); });
+  thread_ids_.push_back(writer_.get_id());
+  for (auto& db : reader_dbs_) {
+    readers_.emplace_back([this, reader = db.get()] { reader_loop(*reader); });
+    thread_ids_.push_back(readers_.back().get_id());
+  }
+}
+
+SqliteStore::~SqliteStore() { SqliteStore::close(); }
+
+bool SqliteStore::on_store_thread() const {
+  return std::find(thread_ids_.begin(), thread_ids_.end(), std::this_thread::get_id()) != thread_ids_.end();
+}
+
+void SqliteStore::close() {
+  {
+    std::lock_guard lock(write_mutex_);
+    writes_closed_ = true;
+  }
+  write_cv_.notify_all();
+  {
+    std::lock_guard lock(read_mutex_);
+    reads_closed_ = true;
+  }
+  read_cv_.notify_all();
+  if (on_store_thread()) return;  // cannot join ourselves; the owner's close() finishes
+
+  std::lock_guard lock(join_mutex_);
+  // Writes first: their callbacks may still issue reads, which are refused
+  // (closed) rather than lost.
+  if (writer_.joinable()) writer_.join();
+  for (auto& reader : readers_) {
+    if (reader.joinable()) reader.join();
+  }
+  // Closing the last connection checkpoints the WAL into the main file.
+  reader_dbs_.clear();
+  writer_db_.reset();
+}
+
+StoreStats SqliteStore::stats() const {
+  StoreStats stats;
+  bool closed = false;
+  {
+    std::lock_guard lock(write_mutex_);
+    stats.write_queue_depth = write_queue_.size();
+    closed = writes_closed_;
+  }
+  {
+    std::lock_guard lock(read_mutex_);
+    stats.read_queue_depth = read_queue_.size();
+  }
+  stats.writable = !closed && !last_batch_failed_.load();
+  stats.batches_committed = batches_committed_.load();
+  stats.writes_committed = writes_committed_.load();
+  stats.batches_failed = batches_failed_.load();
+  return stats;
+}
+
+// ---------------------------------------------------------------------------
+// Queues
+
+template <class T, class Body>
+void SqliteStore::enqueue_write(Body body, Callback<T> cb) {
+  JobPtr job = std::make_unique<TypedJob<T>>(std::move(body), std::move(cb));
+  bool closed = false;
+  {
+    std::unique_lock lock(write_mutex_);
+    closed = writes_closed_;
+    if (!closed && write_queue_.size() < options_.max_write_queue) {
+      write_queue_.push_back(std::move(job));
+      lock.unlock();
+      write_cv_.notify_one();
+      return;
+    }
+  }
+  job->fail(unavailable(closed ? "store is closed" : "store write queue is full"));
+}
+
+template <class T, class Body>
+void SqliteStore::enqueue_read(Body body, Callback<T> cb) {
+  JobPtr job = std::make_unique<TypedJob<T>>(std::move(body), std::move(cb));
+  bool closed = false;
+  {
+    std::unique_lock lock(read_mutex_);
+    closed = reads_closed_;
+    if (!closed && read_queue_.size() < options_.max_read_queue) {
+      read_queue_.push_back(std::move(job));
+      lock.unlock();
+      read_cv_.notify_one();
+      return;
+    }
+  }
+  job->fail(unavailable(closed ? "store is closed" : "store read queue is full"));
+}
+
+void SqliteStore::reader_loop(Db& db) {
+  for (;;) {
+    JobPtr job;
+    {
+      std::unique_lock lock(read_mutex_);
+      read_cv_.wait(lock, [this] { return !read_queue_.empty() || reads_closed_; });
+      if (read_queue_.empty()) return;  // closed and drained
+      job = std::move(read_queue_.front());
+      read_queue_.pop_front();
+    }
+    try {
+      job->execute(db);
+    } catch (...) {
+      job->set_error(current_error());
+    }
+    job->complete();
+  }
+}
+
+void SqliteStore::writer_loop() {
+  const std::size_t max_batch = std::max<std::size_t>(1, options_.max_batch);
+  std::vector<JobPtr> batch;
+  for (;;) {
+    bool probe = false;
+    {
+      std::unique_lock lock(write_mutex_);
+      const auto ready = [this] { return !write_queue_.empty() || writes_closed_; };
+      if (last_batch_failed_) {
+        // Not writable and idle: look again now and then, so that stats()
+        // (and /readyz) recover without waiting for a client to write.
+        probe = !write_cv_.wait_for(lock, kProbeInterval, ready);
+      } else {
+        write_cv_.wait(lock, ready);
+      }
+      if (!probe) {
+        if (write_queue_.empty()) return;  // closed and drained
+        // Group commit: everything queued behind the previous batch goes in this one.
+        const std::size_t count = std::min(write_queue_.size(), max_batch);
+        for (std::size_t i = 0; i < count; ++i) {
+          batch.push_back(std::move(write_queue_.front()));
+          write_queue_.pop_front();
+        }
+      }
+    }
+    if (probe) {
+      probe_writable();
+      continue;
+    }
+    run_batch(batch);
+    batch.clear();
+  }
+}
+
+void SqliteStore::probe_writable() noexcept {
+  Db& db = *writer_db_;
+  try {
+    db.query("BEGIN IMMEDIATE").run();  // takes the write lock, as a batch would
+    db.query("ROLLBACK").run();
+    last_batch_failed_ = false;
+  } catch (...) {
+    rollback_quietly(db);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The writer's transaction: BEGIN IMMEDIATE, one SAVEPOINT per request,
+// COMMIT, and only then the callbacks, in queue order.
+
+void SqliteStore::fail_batch(std::vector<JobPtr>& batch, const std::string& reason) {
+  rollback_quietly(*writer_db_);
+  ++batches_failed_;
+  last_batch_failed_ = true;
+  const Error error = unavailable("store unavailable: " + reason);
+  for (auto& job : batch) job->fail(error);
+}
+
+void SqliteStore::run_batch(std::vector<JobPtr>& batch) {
+  Db& db = *writer_db_;
+  try {
+    db.query("BEGIN IMMEDIATE").run();
+  } catch (...) {
+    fail_batch(batch, "cannot begin a transaction: " + current_reason());
+    return;
+  }
+
+  for (auto& job : batch) {
+    try {
+      db.query("SAVEPOINT request").run();
+      if (job->execute(db)) {
+        db.query("RELEASE request").run();
+      } else {
+        // A refused request (not_found, conflict, …) leaves nothing behind.
+        db.query("ROLLBACK TO request").run();
+        db.query("RELEASE request").run();
+      }
+    } catch (...) {
+      const std::string reason = current_reason();
+      Error error = current_error();
+      // SQLite rolls the whole transaction back on some errors (I/O, full
+      // disk): then every request of the batch is lost, and says so.
+      if (!db.in_transaction()) {
+        fail_batch(batch, reason);
+        return;
+      }
+      try {
+        db.query("ROLLBACK TO request").run();
+        db.query("RELEASE request").run();
+      } catch (...) {
+        fail_batch(batch, reason);
+        return;
+      }
+      job->set_error(std::move(error));
+    }
+  }
+
+  try {
+    db.query("COMMIT").run();
+  } catch (...) {
+    fail_batch(batch, "commit failed: " + current_reason());
+    return;
+  }
+  ++batches_committed_;
+  writes_committed_ += batch.size();
+  last_batch_failed_ = false;
+  for (auto& job : batch) job->complete();
+}
+
+// ---------------------------------------------------------------------------
+// Reads
+
+void SqliteStore::authenticate(std::string session, std::string token, Callback<SessionEntry> cb) {
+  enqueue_read<SessionEntry>(
+      [session = std::move(session), token = std::move(token)](Db& db) {
+        return reads::authenticate(db, session, token);
+      },
+      std::move(cb));
+}
+
+void SqliteStore::directory(std::string shop, Callback<std::vector<SessionEntry>> cb) {
+  enqueue_read<std::vector<SessionEntry>>(
+      [shop = std::move(shop)](Db& db) { return reads::list_sessions(db, shop); }, std::move(cb));
+}
+
+void SqliteStore::list_sessions(std::optional<std::string> shop, Callback<std::vector<SessionEntry>> cb) {
+  enqueue_read<std::vector<SessionEntry>>(
+      [shop = std::move(shop)](Db& db) { return reads::list_sessions(db, shop); }, std::move(cb));
+}
+
+void SqliteStore::pending(std::string receiver, Callback<std::vector<OrderRecord>> cb) {
+  enqueue_read<std::vector<OrderRecord>>(
+      [receiver = std::move(receiver)](Db& db) { return reads::pending(db, receiver); }, std::move(cb));
+}
+
+void SqliteStore::list(ListQuery query, Callback<std::vector<OrderRecord>> cb) {
+  enqueue_read<std::vector<OrderRecord>>([query = std::move(query)](Db& db) { return reads::list(db, query); },
+                                         std::move(cb));
+}
+
+void SqliteStore::list_orders(OrderFilter filter, Callback<OrderPage> cb) {
+  enqueue_read<OrderPage>([filter = std::move(filter)](Db& db) { return reads::list_orders(db, filter); },
+                          std::move(cb));
+}
+
+void SqliteStore::get_order(std::int64_t order_id, Callback<OrderDetail> cb) {
+  enqueue_read<OrderDetail>([order_id](Db& db) { return reads::get_order(db, order_id); }, std::move(cb));
+}
+
+// ---------------------------------------------------------------------------
+// Writes
+
+void SqliteStore::send(SendRequest request, Callback<SendOutcome> cb) {
+  enqueue_write<SendOutcome>([request = std::move(request)](Db& db) { return writes::send(db, request); },
+                             std::move(cb));
+}
+
+void SqliteStore::ack(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) {
+  enqueue_write<TransitionOutcome>(
+      [receiver = std::move(receiver), order_id](Db& db) { return writes::ack(db, receiver, order_id); },
+      std::move(cb));
+}
+
+void SqliteStore::deliver(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) {
+  enqueue_write<TransitionOutcome>(
+      [receiver = std::move(receiver), order_id](Db& db) { return writes::deliver(db, receiver, order_id); },
+      std::move(cb));
+}
+
+void SqliteStore::reject(std::string receiver, std::int64_t order_id, std::optional<std::string> reason,
+                         Callback<TransitionOutcome> cb) {
+  enqueue_write<TransitionOutcome>(
+      [receiver = std::move(receiver), order_id, reason = std::move(reason)](Db& db) {
+        return writes::reject(db, receiver, order_id, reason);
+      },
+      std::move(cb));
+}
+
+void SqliteStore::cancel(std::string sender, std::int64_t order_id, Callback<TransitionOutcome> cb) {
+  enqueue_write<TransitionOutcome>(
+      [sender = std::move(sender), order_id](Db& db) { return writes::cancel(db, sender, order_id); },
+      std::move(cb));
+}
+
+void SqliteStore::put_session(SessionUpdate update, Callback<PutSessionOutcome> cb) {
+  enqueue_write<PutSessionOutcome>(
+      [update = std::move(update)](Db& db) { return writes::put_session(db, update); }, std::move(cb));
+}
+
+void SqliteStore::rotate_token(std::string session, Callback<std::string> cb) {
+  enqueue_write<std::string>(
+      [session = std::move(session)](Db& db) { return writes::rotate_token(db, session); }, std::move(cb));
+}
+
+void SqliteStore::delete_session(std::string session, Callback<Done> cb) {
+  enqueue_write<Done>([session = std::move(session)](Db& db) { return writes::delete_session(db, session); },
+                      std::move(cb));
+}
+
+}  // namespace possync::storage::sqlite

@@ -1,0 +1,108 @@
+// The SQLite backend of Store: one database file in WAL mode, one writer
+// thread with its own connection committing queued write requests in groups
+// (one transaction, one fsync per batch), and a pool of reader threads, each
+// with its own read-only connection. See store.hpp for the contract.
+//
+// stats().writable is false once closing, and after a batch failed until a
+// later batch, or the writer's own probe (BEGIN IMMEDIATE; ROLLBACK, once a
+// second while idle), succeeds.
+//
+// Beyond store.hpp: close() called from one of the store's own callbacks only
+// stops intake (a thread cannot join itself); the owner's close() or the
+// destructor then finishes the job. The destructor must not run on a store
+// thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "storage/store.hpp"
+
+namespace possync::storage::sqlite {
+
+class Db;
+namespace detail {
+class Job;
+}
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) the database at PATH, applies pending
+  // migrations and starts the threads. On failure: nullptr and `error` set to
+  // one line, "cannot open store sqlite:PATH: <reason>".
+  static std::unique_ptr<SqliteStore> open(const std::string& path, const StoreOptions& options,
+                                           std::string& error);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  void authenticate(std::string session, std::string token, Callback<SessionEntry> cb) override;
+  void directory(std::string shop, Callback<std::vector<SessionEntry>> cb) override;
+  void list_sessions(std::optional<std::string> shop, Callback<std::vector<SessionEntry>> cb) override;
+  void pending(std::string receiver, Callback<std::vector<OrderRecord>> cb) override;
+  void list(ListQuery query, Callback<std::vector<OrderRecord>> cb) override;
+  void list_orders(OrderFilter filter, Callback<OrderPage> cb) override;
+  void get_order(std::int64_t order_id, Callback<OrderDetail> cb) override;
+
+  void send(SendRequest request, Callback<SendOutcome> cb) override;
+  void ack(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
+  void deliver(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
+  void reject(std::string receiver, std::int64_t order_id, std::optional<std::string> reason,
+              Callback<TransitionOutcome> cb) override;
+  void cancel(std::string sender, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
+  void put_session(SessionUpdate update, Callback<PutSessionOutcome> cb) override;
+  void rotate_token(std::string session, Callback<std::string> cb) override;
+  void delete_session(std::string session, Callback<Done> cb) override;
+
+  StoreStats stats() const override;
+  void close() override;
+
+ private:
+  using JobPtr = std::unique_ptr<detail::Job>;
+
+  SqliteStore(std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers, const StoreOptions& options);
+
+  template <class T, class Body>
+  void enqueue_write(Body body, Callback<T> cb);
+  template <class T, class Body>
+  void enqueue_read(Body body, Callback<T> cb);
+
+  void writer_loop();
+  void reader_loop(Db& db);
+  void run_batch(std::vector<JobPtr>& batch);
+  void fail_batch(std::vector<JobPtr>& batch, const std::string& reason);
+  void probe_writable() noexcept;
+  bool on_store_thread() const;
+
+  const StoreOptions options_;
+  std::unique_ptr<Db> writer_db_;
+  std::vector<std::unique_ptr<Db>> reader_dbs_;
+
+  mutable std::mutex write_mutex_;
+  std::condition_variable write_cv_;
+  std::deque<JobPtr> write_queue_;
+  bool writes_closed_ = false;
+
+  mutable std::mutex read_mutex_;
+  std::condition_variable read_cv_;
+  std::deque<JobPtr> read_queue_;
+  bool reads_closed_ = false;
+
+  std::atomic<std::uint64_t> batches_committed_{0};
+  std::atomic<std::uint64_t> writes_committed_{0};
+  std::atomic<std::uint64_t> batches_failed_{0};
+  std::atomic<bool> last_batch_failed_{false};
+
+  std::mutex join_mutex_;  // serializes concurrent close() calls
+  std::thread writer_;
+  std::vector<std::thread> readers_;
+  std::vector<std::thread::id> thread_ids_;  // set once in the constructor
+};
+
+}  // namespace possync::storage::sqlite
