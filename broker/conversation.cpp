@@ -268,7 +268,8 @@ void Conversation::start_replay() {
 void Conversation::pump_replay() {
   auto peer = self_.lock();
   if (!peer || state_ != State::replaying) return;
-  while (replay_next_ < replay_.size() && peer->queued_frames() < kReplayWindow) {
+  const std::size_t window = std::min(kReplayWindow, std::max<std::size_t>(1, svc_.config.max_queued_frames / 4));
+  while (replay_next_ < replay_.size() && peer->queued_frames() < window) {
     const auto& order = replay_[replay_next_++];
     peer->write(std::make_shared<const std::string>(protocol::order_push(order, protocol::Status::sent)));
     replayed_max_id_ = std::max(replayed_max_id_, order.order_id);

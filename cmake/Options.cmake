@@ -31,4 +31,4 @@ target_link_libraries(possync_asio PUBLIC Boost::headers Threads::Threads OpenSS
   PRIVATE possync_sanitizers)
 target_compile_definitions(possync_asio PUBLIC
   BOOST_ASIO_SEPARATE_COMPILATION BOOST_BEAST_SEPARATE_COMPILATION
-  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+  BOOST_ASIO_NO_DEPRECATED)

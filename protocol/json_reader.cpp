@@ -1,4 +1,5 @@
 #include "protocol/json_reader.hpp"
+#include "protocol/json.hpp"
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
@@ -351,3 +352,14 @@ std::optional<std::string> read_json_frame(std::string_view text, std::size_t ma
 }
 
 }  // namespace possync::protocol::detail
+
+namespace possync::protocol {
+
+std::optional<std::string> parse_json(std::string_view text, rapidjson::Document& doc, std::size_t max_depth) {
+  detail::JsonFrame frame;
+  auto failure = detail::read_json_frame(text, max_depth, frame);
+  if (!failure) doc = std::move(frame.doc);
+  return failure;
+}
+
+}  // namespace possync::protocol

@@ -354,7 +354,10 @@ void Connection::on_read(error_code ec, std::size_t) {
   if (ec) {
     // After our own close() the read ends with operation_aborted and the
     // peer's close frame is read by async_close instead.
-    if (ec == websocket::error::closed) {
+    // A close frame that arrived counts even when the teardown after it
+    // failed (a broker failing the connection, e.g. 1009, closes its socket
+    // at once, so our close reply can meet a reset).
+    if (ec == websocket::error::closed || ws_->reason().code != websocket::close_code::none) {
       peer_closed_ = true;
     } else if (ec == websocket::error::message_too_big) {
       too_big_ = true;  // Beast closed with 1009 itself
