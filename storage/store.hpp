@@ -120,6 +120,35 @@ struct StoreStats {
   std::uint64_t batches_failed = 0;
 };
 
+// ---- cluster --------------------------------------------------------------
+// A backend shared by several broker nodes (PostgreSQL) tells each node what
+// the others committed, so it can push to its own connections. SQLite serves
+// one node: it never emits events.
+
+// One session's connection count on one node (0: none left there).
+struct NodePresence {
+  std::string node;
+  std::string session;
+  std::string shop;
+  int connections = 0;
+};
+
+struct ClusterEvent {
+  enum class Kind { order, changes, presence };
+  Kind kind = Kind::order;
+  OrderRecord order;                  // order: a new order, receivers all `sent`
+  std::vector<StatusChange> changes;  // changes: delivery transitions, commit order
+  NodePresence presence;              // presence: a remote node's count changed
+                                      // (also emitted with 0 for each session of a
+                                      // node that stopped heartbeating)
+};
+
+struct ClusterOptions {
+  std::string node_id;
+  int heartbeat_ms = 1000;      // how often this node proves it is alive
+  int node_timeout_ms = 10000;  // a node silent this long is dead: its sessions go offline
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -175,6 +204,29 @@ class Store {
   virtual void rotate_token(std::string session, Callback<std::string> cb) = 0;
   // Removes the session; its orders and history stay. `not_found` if absent.
   virtual void delete_session(std::string session, Callback<Done> cb) = 0;
+
+  // ---- cluster (multi-node backends; no-ops for single-node ones) --------------
+  // Starts following other nodes' commits. `handler` runs on a store thread,
+  // in commit order, once per event committed by ANOTHER node (this node's
+  // own commits already reach the router through the write callbacks).
+  // After a gap in the notification stream (listener reconnect), the
+  // backend re-reads what it may have missed and emits it; the broker
+  // de-duplicates by order_id and by (order_id, session, status), so a
+  // repeat is harmless, a loss is not. Call once, before serving.
+  virtual void start_cluster(ClusterOptions options, std::function<void(const ClusterEvent&)> handler) {
+    (void)options;
+    (void)handler;
+  }
+  // This node now holds `connections` connections of `session` (0: none).
+  // Fire-and-forget; other nodes receive it as a presence event.
+  virtual void set_presence(std::string session, std::string shop, int connections) {
+    (void)session;
+    (void)shop;
+    (void)connections;
+  }
+  // Sessions with connections on other live nodes (for `online` flags).
+  virtual void remote_presence(Callback<std::vector<NodePresence>> cb) { cb(std::vector<NodePresence>{}); }
+  virtual bool clustered() const { return false; }
 
   // ---- lifecycle ----------------------------------------------------------
   virtual StoreStats stats() const = 0;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build and test possync,
+# and nothing it already has (a re-run costs a second). Usage:
+#   scripts/setup.sh          build dependencies
+#   scripts/setup.sh --test   plus what the tests need (PostgreSQL, Chromium, Node)
+set -euo pipefail
+
+packages=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev rapidjson-dev libsqlite3-dev libssl-dev
+  libpqxx-dev prometheus-cpp-dev)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(catch2 postgresql-15 chromium nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+fi

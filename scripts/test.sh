@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds, starts the
+# servers the tests need (a throwaway PostgreSQL as an unprivileged user on
+# 127.0.0.1), runs every test, runs the sanitizer build's tests, and stops
+# everything it started, also when a test fails.
+#
+#   scripts/test.sh            everything
+#   POSSYNC_SKIP_SANITIZERS=1  skip the ASan/UBSan pass (quicker local runs)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+start=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$*" "$(($(date +%s) - start))"; }
+
+step "setup"
+scripts/setup.sh --test
+
+step "build"
+scripts/build.sh build
+
+cleanup() {
+  local rc=$?
+  [[ -n "${pg_stop:-}" ]] && $pg_stop || true
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+jobs=$(nproc)
+step "unit and integration tests (SQLite)"
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
+
+if [[ "${POSSYNC_SKIP_SANITIZERS:-}" != 1 ]]; then
+  step "ASan + UBSan build and tests"
+  scripts/build.sh build-asan -DPOSSYNC_SANITIZE=ON
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600
+fi
+
+step "all tests passed"
