@@ -16,7 +16,7 @@ step "setup"
 scripts/setup.sh --test
 
 step "build"
-scripts/build.sh build
+scripts/build.sh build -DPOSSYNC_TESTS=ON
 
 cleanup() {
   local rc=$?
