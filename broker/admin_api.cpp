@@ -8,6 +8,7 @@
 
 #include <rapidjson/document.h>
 
+#include "dashboard/assets.hpp"
 #include "protocol/replies.hpp"
 #include "storage/tokens.hpp"
 
@@ -108,7 +109,7 @@ const char* kPlaceholderPage =
 }  // namespace
 
 AdminApi::AdminApi(Services& services)
-    : svc_(services), admin_token_hash_(storage::hash_token(services.config.admin_token)) {}
+    : svc_(services), admin_token_hash_(storage::hash_token(services.config.admin_token)), live_(services) {}
 
 void AdminApi::handle(const HttpRequestData& req, Done done) {
   std::string_view target = req.target;
@@ -121,7 +122,17 @@ void AdminApi::handle(const HttpRequestData& req, Done done) {
     return done(svc_.store.stats().writable ? json(200, R"({"status":"ready"})")
                                              : json(503, R"({"status":"unavailable"})"));
   }
-  if (path == "/" || path == "/pos") return done({200, "text/html; charset=utf-8", kPlaceholderPage});
+  if (path == "/metrics") {
+    if (req.method != "GET") return done(error(405, "method_not_allowed", "use GET"));
+    return done({200, "text/plain; version=0.0.4; charset=utf-8", live_.metrics_text()});
+  }
+  // The dashboard: its page at /, its other files under /dashboard/.
+  if (path == "/" || path.starts_with("/dashboard/")) {
+    const auto* asset = dashboard::find_asset(path == "/" ? "index.html" : path.substr(std::string_view("/dashboard/").size()));
+    if (!asset) return done(error(404, "not_found", "no such file"));
+    return done({200, std::string(asset->content_type), std::string(asset->body)});
+  }
+  if (path == "/pos") return done({200, "text/html; charset=utf-8", kPlaceholderPage});
   if (!path.starts_with("/api/")) return done(error(404, "not_found", "no such route"));
 
   constexpr std::string_view kBearer = "Bearer ";
@@ -134,6 +145,10 @@ void AdminApi::handle(const HttpRequestData& req, Done done) {
   }
   if (path == "/api/sessions" || path.starts_with("/api/sessions/")) {
     return sessions_route(req, path, query, std::move(done));
+  }
+  if (path == "/api/stats") {
+    if (req.method != "GET") return done(error(405, "method_not_allowed", "use GET"));
+    return done(json(200, live_.stats_body()));
   }
   if (path == "/api/orders" || path.starts_with("/api/orders/")) {
     return orders_route(req, path, query, std::move(done));
@@ -171,17 +186,19 @@ void AdminApi::sessions_route(const HttpRequestData& req, const std::string& pat
 
   if (token_route) {
     if (req.method != "POST") return done(error(405, "method_not_allowed", "use POST"));
-    svc_.store.rotate_token(id, [done, id, &router](protocol::Result<std::string> r) {
+    svc_.store.rotate_token(id, [this, done, id, &router](protocol::Result<std::string> r) {
       if (!r.ok()) return done(store_error(r.error()));
       router.close_session(id, 4401, "token rotated");
+      svc_.store.revoke_session(id, 4401);
       done(json(200, R"({"session":")" + id + R"(","token":")" + r.value() + R"("})"));
     });
     return;
   }
   if (req.method == "DELETE") {
-    svc_.store.delete_session(id, [done, id, &router](protocol::Result<protocol::Done> r) {
+    svc_.store.delete_session(id, [this, done, id, &router](protocol::Result<protocol::Done> r) {
       if (!r.ok()) return done(store_error(r.error()));
       router.close_session(id, 4401, "session deleted");
+      svc_.store.revoke_session(id, 4401);
       done({204, "application/json", ""});
     });
     return;
@@ -211,12 +228,15 @@ void AdminApi::sessions_route(const HttpRequestData& req, const std::string& pat
     if (!body[field].IsBool()) return done(error(400, "bad_request", std::string(field) + ": must be a boolean"));
     (std::string_view(field) == "sender" ? update.sender : update.receiver) = body[field].GetBool();
   }
-  svc_.store.put_session(std::move(update), [done, id, &router](protocol::Result<storage::PutSessionOutcome> r) {
+  svc_.store.put_session(std::move(update), [this, done, id, &router](protocol::Result<storage::PutSessionOutcome> r) {
     if (!r.ok()) return done(store_error(r.error()));
     auto& out = r.value();
     // A session's shop scopes its presence and directory: its live
     // connections reconnect into the new shop.
-    if (out.shop_changed) router.close_session(id, 1012, "session moved to another shop");
+    if (out.shop_changed) {
+      router.close_session(id, 1012, "session moved to another shop");
+      svc_.store.revoke_session(id, 1012);
+    }
     std::vector<protocol::SessionEntry> one{out.session};
     router.fill_presence(one);
     done(json(out.created ? 201 : 200, protocol::session_body(one.front(), out.token)));

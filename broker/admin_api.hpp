@@ -8,6 +8,7 @@
 #include <string>
 
 #include "broker/conversation.hpp"
+#include "broker/live_feed.hpp"
 
 namespace possync::broker {
 
@@ -29,6 +30,8 @@ class AdminApi {
   explicit AdminApi(Services& services);
   // Answers one request; `done` is called exactly once, on any thread.
   void handle(const HttpRequestData& request, std::function<void(HttpResponseData)> done);
+  // The hub of the /api/live streams and of this server's figures.
+  LiveFeed& live() noexcept { return live_; }
 
  private:
   void sessions_route(const HttpRequestData& req, const std::string& path, const std::string& query,
@@ -38,6 +41,7 @@ class AdminApi {
 
   Services& svc_;
   std::string admin_token_hash_;
+  LiveFeed live_;
 };
 
 }  // namespace possync::broker

@@ -86,6 +86,10 @@ const std::vector<Option>& options() {
          c.node_id = std::string(v);
          return true;
        }},
+      {"--node-heartbeat-ms", "N", "cluster: heartbeat period of this node (default 1000)",
+       int_into(&Config::node_heartbeat_ms, 100, 60000)},
+      {"--node-timeout-ms", "N", "cluster: a node silent this long is dead and its sessions go offline (default 10000)",
+       int_into(&Config::node_timeout_ms, 500, 600000)},
       {"--threads", "N", "io threads (default: hardware threads)", int_into(&Config::threads, 1, 256)},
       {"--hello-timeout-ms", "N", "close with 4408 without hello in time (default 10000)",
        int_into(&Config::hello_timeout_ms, 100, 3600000)},

@@ -20,6 +20,8 @@ struct Config {
   bool admin_token_generated = false;
   bool demo = false;
   std::string node_id;                // default: hostname:port
+  int node_heartbeat_ms = 1000;       // cluster: how often this node proves it is alive
+  int node_timeout_ms = 10000;        // cluster: a node silent this long is dead, its sessions offline
   int threads = 0;                    // io threads; 0 = hardware threads
 
   int hello_timeout_ms = 10000;

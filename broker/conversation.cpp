@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "broker/log.hpp"
+#include "broker/metrics.hpp"
 #include "protocol/replies.hpp"
 
 namespace possync::broker {
@@ -82,6 +83,7 @@ void Conversation::fail(const RequestId& id, ErrorCode code, std::string message
   logger().write(LogLevel::info, "request_error",
                  {{"session", session_.session}, {"remote", remote_}, {"code", protocol::to_string(code)},
                   {"id", id}, {"message", message}});
+  metrics().on_error(code);
   reply(protocol::error_reply(id, code, message));
   if (is_protocol_error(code)) count_protocol_error();
 }
@@ -103,7 +105,9 @@ void Conversation::finish_request() {
 }
 
 void Conversation::on_text(std::string_view text) {
+  read_at_ = std::chrono::steady_clock::now();
   auto parsed = protocol::parse_request(text, svc_.config.limits);
+  metrics().on_message_in(parsed.type);
   const RequestId& id = parsed.id;
   if (parsed.error && parsed.type.empty()) return fail(id, *parsed.error);  // bad JSON, type or id
   if (!authenticated()) {
@@ -118,6 +122,7 @@ void Conversation::on_text(std::string_view text) {
     dispatch(id, *parsed.request);
   } catch (const std::exception& e) {
     logger().write(LogLevel::error, "internal_error", {{"session", session_.session}, {"id", id}, {"what", e.what()}});
+    metrics().on_error(ErrorCode::internal);
     reply(protocol::error_reply(id, ErrorCode::internal, "internal error"));
   }
 }
@@ -130,8 +135,12 @@ void Conversation::dispatch(const RequestId& id, protocol::Request& request) {
   // The store callback of ack/deliver/reject/cancel: fan out the changes in
   // commit order, then answer on the strand.
   auto transition = [this, &router, origin, id](auto answer) {
-    return both([&router, origin](const protocol::Result<storage::TransitionOutcome>& r) {
-                  if (r.ok()) router.push_changes(r.value().changes, origin);
+    return both([&router, origin, enqueued = std::chrono::steady_clock::now()](
+                    const protocol::Result<storage::TransitionOutcome>& r) {
+                  metrics().observe_commit(enqueued);
+                  if (!r.ok()) return;
+                  for (const auto& change : r.value().changes) metrics().on_deliveries(change.status);
+                  router.push_changes(r.value().changes, origin);
                 },
                 [this, id, answer](const protocol::Result<storage::TransitionOutcome>& r) {
                   if (!r.ok()) return fail(id, r.error());
@@ -147,8 +156,13 @@ void Conversation::dispatch(const RequestId& id, protocol::Request& request) {
                                      s.line_count};
             store.send(std::move(req),
                        on_strand<storage::SendOutcome>(both(
-                           [&router](const protocol::Result<storage::SendOutcome>& r) {
-                             if (r.ok() && !r.value().duplicate) router.push_order(r.value().order);
+                           [&router, read_at = read_at_, enqueued = std::chrono::steady_clock::now()](
+                               const protocol::Result<storage::SendOutcome>& r) {
+                             metrics().observe_commit(enqueued);
+                             if (!r.ok() || r.value().duplicate) return;
+                             metrics().on_order_sent();
+                             metrics().on_deliveries(protocol::Status::sent, r.value().order.receivers.size());
+                             router.push_order(r.value().order, read_at);
                            },
                            [this, id](const protocol::Result<storage::SendOutcome>& r) {
                              if (!r.ok()) return fail(id, r.error());
@@ -281,13 +295,16 @@ void Conversation::pump_replay() {
   // Live pushes that arrived meanwhile: an order the replay already carried
   // (or that stopped being `sent` before the replay read) is not sent twice.
   for (auto& p : buffered_) {
-    if (p.order_id == 0 || p.order_id > replayed_max_id_) peer->write(std::move(p.frame));
+    if (p.order_id != 0 && p.order_id <= replayed_max_id_) continue;
+    if (p.read_at != std::chrono::steady_clock::time_point{}) metrics().observe_send_to_push(p.read_at);
+    peer->write(std::move(p.frame));
   }
   buffered_.clear();
 }
 
 void Conversation::on_push(Push push) {
   if (state_ == State::ready) {
+    if (push.read_at != std::chrono::steady_clock::time_point{}) metrics().observe_send_to_push(push.read_at);
     if (auto peer = self_.lock()) peer->write(std::move(push.frame));
     return;
   }
@@ -303,10 +320,8 @@ void Conversation::on_writable() {
 }
 
 void Conversation::on_closed() {
+  // The transport logs the close (connection_close, with code and reason).
   svc_.router.remove_connection(peer_id_);
-  if (!session_.session.empty()) {
-    logger().write(LogLevel::info, "session_close", {{"session", session_.session}, {"remote", remote_}});
-  }
 }
 
 }  // namespace possync::broker

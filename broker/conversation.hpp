@@ -85,6 +85,8 @@ class Conversation {
   protocol::SessionEntry session_;
   std::shared_ptr<RateBucket> bucket_;
   int inflight_ = 0;
+  // When the frame being handled was read (carried to the push of a send).
+  std::chrono::steady_clock::time_point read_at_{};
 
   // Replay after welcome: pending orders written as queue space allows;
   // live pushes buffered meanwhile, then flushed without duplicates.

@@ -59,8 +59,10 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     auto request = parser_->release();
     if (beast::websocket::is_upgrade(request)) {
       std::string_view target = request.target();
-      if (target.substr(0, target.find('?')) != "/ws") return reply_error(404, "not_found", "no WebSocket here");
+      auto path = target.substr(0, target.find('?'));
+      if (path != "/ws" && path != "/api/live") return reply_error(404, "not_found", "no WebSocket here");
       if (ctx_.stopping) return reply_error(503, "unavailable", "broker shutting down");
+      if (path == "/api/live") return start_live_session(std::move(stream_), std::move(request), ctx_);
       return start_ws_session(std::move(stream_), std::move(request), ctx_);
     }
     keep_alive_ = request.keep_alive() && !ctx_.stopping;

@@ -1,5 +1,5 @@
 // Internal to the broker's transport files (server.cpp, http_session.cpp,
-// ws_session.cpp): the Beast/Asio types they share. Never include it from a
+// ws_session.cpp, live_session.cpp): the Beast/Asio types they share. Never include it from a
 // header other code uses — Beast is expensive to compile.
 #pragma once
 
@@ -39,5 +39,7 @@ void log_net_error(const char* what, const beast::error_code& ec);
 void start_http_session(tcp::socket socket, NetContext& ctx);
 // Takes over a stream whose HTTP request asked for a WebSocket upgrade.
 void start_ws_session(beast::tcp_stream stream, http::request<http::string_body> request, NetContext& ctx);
+// Likewise for the dashboards' /api/live stream (live_session.cpp).
+void start_live_session(beast::tcp_stream stream, http::request<http::string_body> request, NetContext& ctx);
 
 }  // namespace possync::broker

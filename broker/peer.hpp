@@ -3,6 +3,7 @@
 // ws_session.cpp, so the logic compiles without Beast.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +17,9 @@ using Frame = std::shared_ptr<const std::string>;
 struct Push {
   Frame frame;
   std::int64_t order_id = 0;  // an `order` push's id (replay de-duplication), else 0
+  // When the `send` that created this order push was read (the send→push
+  // latency metric); default (epoch) for every other push.
+  std::chrono::steady_clock::time_point read_at{};
 };
 
 class Peer {

@@ -26,7 +26,9 @@ bool Router::add_connection(const std::shared_ptr<Peer>& peer) {
 
 void Router::remove_connection(std::uint64_t peer_id) {
   std::vector<std::shared_ptr<Peer>> targets;
-  std::string session;
+  std::string session, shop;
+  int left = 0;
+  bool offline = false;
   {
     std::lock_guard lock(mu_);
     auto it = conns_.find(peer_id);
@@ -38,23 +40,84 @@ void Router::remove_connection(std::uint64_t peer_id) {
     if (slot == sessions_.end()) return;
     auto& peers = slot->second.peers;
     peers.erase(std::remove(peers.begin(), peers.end(), peer_id), peers.end());
-    if (!peers.empty()) return;
-    std::string shop = slot->second.shop;
-    sessions_.erase(slot);
-    auto sh = shops_.find(shop);
-    if (sh != shops_.end()) {
-      sh->second.erase(session);
-      if (sh->second.empty()) shops_.erase(sh);
+    shop = slot->second.shop;
+    left = static_cast<int>(peers.size());
+    if (left == 0) {
+      sessions_.erase(slot);
+      auto sh = shops_.find(shop);
+      if (sh != shops_.end()) {
+        sh->second.erase(session);
+        if (sh->second.empty()) shops_.erase(sh);
+      }
+      // Still online while another node holds a connection of it.
+      offline = remote_connections(session) == 0;
+      if (offline) collect_shop(shop, session, targets);
     }
+    report_local(session, shop, left);
+  }
+  if (offline) {
+    announce(session, false, targets);
+    if (auto* tap = tap_.load()) tap->on_presence(session, shop, false);
+  }
+}
+
+void Router::announce(const std::string& session, bool online, const std::vector<std::shared_ptr<Peer>>& targets) {
+  if (targets.empty()) return;
+  deliver(targets, Push{std::make_shared<const std::string>(protocol::presence_event(session, online)), 0});
+}
+
+// Under mu_, so the store hears a session's counts in the order they
+// happened (the sink only enqueues; it never calls back into the router).
+void Router::report_local(const std::string& session, const std::string& shop, int connections) {
+  if (presence_sink_) presence_sink_(session, shop, connections);
+}
+
+void Router::set_presence_sink(PresenceSink sink) {
+  std::lock_guard lock(mu_);
+  presence_sink_ = std::move(sink);
+}
+
+int Router::Remote::total() const {
+  int n = 0;
+  for (const auto& [node, count] : by_node) n += count;
+  return n;
+}
+
+int Router::remote_connections(const std::string& session) const {
+  auto it = remote_.find(session);
+  return it == remote_.end() ? 0 : it->second.total();
+}
+
+void Router::apply_remote_presence(const std::string& node, const std::string& session, const std::string& shop,
+                                   int connections) {
+  std::vector<std::shared_ptr<Peer>> targets;
+  bool now_online = false;
+  {
+    std::lock_guard lock(mu_);
+    const bool local = sessions_.count(session) > 0;
+    const bool was_online = local || remote_connections(session) > 0;
+    auto& remote = remote_[session];
+    remote.shop = shop;
+    if (connections > 0) {
+      remote.by_node[node] = connections;
+    } else {
+      remote.by_node.erase(node);
+      if (remote.by_node.empty()) remote_.erase(session);
+    }
+    now_online = local || remote_connections(session) > 0;
+    if (now_online == was_online) return;
     collect_shop(shop, session, targets);
   }
-  deliver(targets, Push{std::make_shared<const std::string>(protocol::presence_event(session, false)), 0});
+  announce(session, now_online, targets);
+  if (auto* tap = tap_.load()) tap->on_presence(session, shop, now_online);
 }
 
 std::optional<std::shared_ptr<RateBucket>> Router::attach(const protocol::SessionEntry& session,
                                                           std::uint64_t peer_id) {
   std::vector<std::shared_ptr<Peer>> targets;
   std::shared_ptr<RateBucket> bucket;
+  int count = 0;
+  bool came_online = false;
   {
     std::lock_guard lock(mu_);
     auto conn = conns_.find(peer_id);
@@ -65,15 +128,20 @@ std::optional<std::shared_ptr<RateBucket>> Router::attach(const protocol::Sessio
       slot->second.shop = session.shop;
       slot->second.bucket = std::make_shared<RateBucket>(limits_.rate_limit_per_second);
       shops_[session.shop].insert(session.session);
-      collect_shop(session.shop, session.session, targets);
+      // Already online through another node: the shop knows.
+      if (remote_connections(session.session) == 0) {
+        came_online = true;
+        collect_shop(session.shop, session.session, targets);
+      }
     }
     slot->second.peers.push_back(peer_id);
     conn->second.session = session.session;
     bucket = slot->second.bucket;
+    count = static_cast<int>(slot->second.peers.size());
+    report_local(session.session, session.shop, count);
   }
-  if (!targets.empty()) {
-    deliver(targets, Push{std::make_shared<const std::string>(protocol::presence_event(session.session, true)), 0});
-  }
+  announce(session.session, true, targets);
+  if (auto* tap = tap_.load(); tap && came_online) tap->on_presence(session.session, session.shop, true);
   return bucket;
 }
 
@@ -102,16 +170,17 @@ void Router::deliver(const std::vector<std::shared_ptr<Peer>>& peers, const Push
   for (const auto& p : peers) p->push(push);
 }
 
-void Router::push_order(const protocol::OrderRecord& order) {
+void Router::push_order(const protocol::OrderRecord& order, std::chrono::steady_clock::time_point read_at) {
   // A new order is `sent` to every receiver, so one frame serves them all.
   Push push{std::make_shared<const std::string>(protocol::order_push(order, protocol::Status::sent)),
-            order.order_id};
+            order.order_id, read_at};
   std::vector<std::shared_ptr<Peer>> targets;
   {
     std::lock_guard lock(mu_);
     for (const auto& r : order.receivers) collect(r.session, 0, targets);
   }
   deliver(targets, push);
+  if (auto* tap = tap_.load()) tap->on_order(order);
 }
 
 void Router::push_changes(const std::vector<protocol::StatusChange>& changes, std::uint64_t origin_peer) {
@@ -126,14 +195,16 @@ void Router::push_changes(const std::vector<protocol::StatusChange>& changes, st
     if (targets.empty()) continue;
     deliver(targets, Push{std::make_shared<const std::string>(protocol::status_event(change)), 0});
   }
+  if (auto* tap = tap_.load(); tap && !changes.empty()) tap->on_changes(changes);
 }
 
 void Router::fill_presence(std::vector<protocol::SessionEntry>& sessions) const {
   std::lock_guard lock(mu_);
   for (auto& s : sessions) {
     auto slot = sessions_.find(s.session);
-    s.online = slot != sessions_.end();
-    s.connections = s.online ? static_cast<int>(slot->second.peers.size()) : 0;
+    s.connections = (slot != sessions_.end() ? static_cast<int>(slot->second.peers.size()) : 0) +
+                    remote_connections(s.session);
+    s.online = s.connections > 0;
   }
 }
 
@@ -164,7 +235,11 @@ std::size_t Router::connection_count() const {
 
 std::size_t Router::sessions_online() const {
   std::lock_guard lock(mu_);
-  return sessions_.size();
+  std::size_t n = sessions_.size();
+  for (const auto& [session, remote] : remote_) {
+    if (!sessions_.count(session) && remote.total() > 0) ++n;
+  }
+  return n;
 }
 
 }  // namespace possync::broker

@@ -7,7 +7,9 @@
 // strand in that order, so pushes reach a connection in order_id order.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -35,6 +37,17 @@ class RateBucket {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
+// Observes the fan-out: the ops live feed (LiveFeed) hears every new order,
+// status change and presence change the router hands out. Called after the
+// router's lock is released, on the thread that fans out; must not block.
+class RouterTap {
+ public:
+  virtual ~RouterTap() = default;
+  virtual void on_order(const protocol::OrderRecord& order) = 0;
+  virtual void on_changes(const std::vector<protocol::StatusChange>& changes) = 0;
+  virtual void on_presence(const std::string& session, const std::string& shop, bool online) = 0;
+};
+
 struct RouterLimits {
   std::size_t max_connections = 15000;
   std::size_t max_connections_per_session = 64;
@@ -56,8 +69,9 @@ class Router {
   std::optional<std::shared_ptr<RateBucket>> attach(const protocol::SessionEntry& session,
                                                     std::uint64_t peer_id);
 
-  // Fan-out. push_order: the new order to each receiver's connections.
-  void push_order(const protocol::OrderRecord& order);
+  // Fan-out. push_order: the new order to each receiver's connections;
+  // `read_at`: when its `send` was read (for the send→push latency metric).
+  void push_order(const protocol::OrderRecord& order, std::chrono::steady_clock::time_point read_at = {});
   // Each change to the order's sender (every connection) and to the
   // receiver whose delivery changed (every connection but `origin_peer`).
   void push_changes(const std::vector<protocol::StatusChange>& changes, std::uint64_t origin_peer);
@@ -73,6 +87,21 @@ class Router {
   std::size_t connection_count() const;
   std::size_t sessions_online() const;
 
+  // The one observer of the fan-out (nullptr: none). Set before serving;
+  // the tap must outlive its registration.
+  void set_tap(RouterTap* tap) noexcept { tap_.store(tap); }
+
+  // ---- cluster ---------------------------------------------------------------
+  // Called (under the router's lock; it must only enqueue) whenever this node's connection count of a
+  // session changes, so the store can share it with the other nodes.
+  using PresenceSink = std::function<void(const std::string& session, const std::string& shop, int connections)>;
+  void set_presence_sink(PresenceSink sink);
+  // Another node now holds `connections` connections of `session` (0: none).
+  // A session is online while any node holds one; the shop hears `presence`
+  // only when that cluster-wide state changes.
+  void apply_remote_presence(const std::string& node, const std::string& session, const std::string& shop,
+                             int connections);
+
  private:
   struct Slot {
     std::string shop;
@@ -83,6 +112,11 @@ class Router {
     std::weak_ptr<Peer> peer;
     std::string session;  // empty before hello
   };
+  struct Remote {
+    std::string shop;
+    std::unordered_map<std::string, int> by_node;  // node → connections there
+    int total() const;
+  };
 
   // Under mu_: the live peers of a session, optionally skipping one.
   void collect(const std::string& session, std::uint64_t skip, std::vector<std::shared_ptr<Peer>>& out) const;
@@ -90,12 +124,19 @@ class Router {
   void collect_shop(const std::string& shop, const std::string& except_session,
                     std::vector<std::shared_ptr<Peer>>& out) const;
   static void deliver(const std::vector<std::shared_ptr<Peer>>& peers, const Push& push);
+  // Under mu_: connections of the session on other nodes.
+  int remote_connections(const std::string& session) const;
+  void announce(const std::string& session, bool online, const std::vector<std::shared_ptr<Peer>>& targets);
+  void report_local(const std::string& session, const std::string& shop, int connections);
 
   RouterLimits limits_;
   mutable std::mutex mu_;
   std::unordered_map<std::uint64_t, Conn> conns_;
   std::unordered_map<std::string, Slot> sessions_;                            // online sessions only
-  std::unordered_map<std::string, std::unordered_set<std::string>> shops_;    // shop → online sessions
+  std::unordered_map<std::string, std::unordered_set<std::string>> shops_;    // shop → locally online sessions
+  std::unordered_map<std::string, Remote> remote_;                            // session → other nodes' counts
+  PresenceSink presence_sink_;
+  std::atomic<RouterTap*> tap_{nullptr};
 };
 
 }  // namespace possync::broker

@@ -10,6 +10,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <unistd.h>
+
+#include "broker/cluster.hpp"
 #include "broker/log.hpp"
 #include "broker/net.hpp"
 
@@ -22,6 +25,7 @@ struct Server::Impl {
         services{store, router, config},
         api(services),
         ctx{services, api},
+        relay(store, router),
         acceptor(asio::make_strand(ioc)),
         accept_pause(acceptor.get_executor()),
         signals(ioc) {}
@@ -33,6 +37,7 @@ struct Server::Impl {
   Services services;
   AdminApi api;
   NetContext ctx;
+  ClusterRelay relay;
   asio::io_context ioc;
   asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
   tcp::acceptor acceptor;
@@ -91,6 +96,12 @@ std::string Server::start() {
            ec.message();
   }
   i.port = i.acceptor.local_endpoint().port();
+  if (i.config.node_id.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    i.config.node_id = std::string(host) + ":" + std::to_string(i.port);
+  }
+  i.relay.start(ClusterSettings{i.config.node_id, i.config.node_heartbeat_ms, i.config.node_timeout_ms});
   i.do_accept();
   int n = i.config.threads > 0 ? i.config.threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   for (int t = 0; t < n; ++t) {

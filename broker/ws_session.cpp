@@ -13,6 +13,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "broker/log.hpp"
+#include "broker/metrics.hpp"
 #include "broker/net.hpp"
 
 namespace possync::broker {
@@ -89,6 +90,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
       abort("slow consumer: outgoing queue full");
       return;
     }
+    metrics().on_message_out(*frame);
     queued_bytes_ += frame->size();
     queue_.push_back(std::move(frame));
     if (!writing_) do_write();
@@ -106,6 +108,9 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
 
   void abort(const std::string& reason) override {
     if (closed_) return;
+    metrics().on_slow_consumer_close();
+    close_code_ = 1006;  // dropped without a close frame
+    close_reason_ = reason;
     logger().write(LogLevel::warn, "slow_consumer",
                    {{"session", conv_.session()}, {"remote", conv_.remote()}, {"reason", reason}});
     beast::error_code ec;
@@ -117,6 +122,9 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
  private:
   void on_accept(beast::error_code ec) {
     if (ec) return log_net_error("websocket accept", ec), finish();
+    opened_ = true;
+    metrics().on_connection_opened();
+    logger().write(LogLevel::info, "connection_open", {{"path", "/ws"}, {"remote", conv_.remote()}});
     if (!ctx_.services.router.add_connection(shared_from_this())) {
       return begin_close(1013, "too many connections");
     }
@@ -135,7 +143,15 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) {
-      if (ec != websocket::error::closed) log_net_error("websocket read", ec);
+      if (ec == websocket::error::closed) {
+        if (!closing_) {  // the client closed first: its code and reason
+          close_code_ = ws_.reason().code;
+          close_reason_ = std::string(ws_.reason().reason.c_str());
+        }
+      } else {
+        log_net_error("websocket read", ec);
+        if (!closing_ && close_reason_.empty()) close_reason_ = ec.message();
+      }
       return finish();
     }
     if (closing_) {  // after our close frame: discard until the peer's close arrives
@@ -186,6 +202,8 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   void begin_close(int code, std::string reason) {
     if (closing_ || closed_) return;
     closing_ = true;
+    close_code_ = code;
+    close_reason_ = reason;
     hello_timer_.cancel();
     websocket::close_reason cr;
     cr.code = static_cast<std::uint16_t>(code);
@@ -225,6 +243,14 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
     if (closed_) return;
     closed_ = true;
     hello_timer_.cancel();
+    if (opened_) {
+      logger().write(LogLevel::info, "connection_close",
+                     {{"path", "/ws"},
+                      {"session", conv_.session()},
+                      {"remote", conv_.remote()},
+                      {"code", std::to_string(close_code_)},
+                      {"reason", close_reason_}});
+    }
     conv_.on_closed();
   }
 
@@ -238,6 +264,9 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   std::deque<Frame> queue_;
   std::size_t queued_bytes_ = 0;
   std::optional<websocket::close_reason> pending_close_;
+  int close_code_ = 1006;    // no close frame (yet): the connection dropped
+  std::string close_reason_;  // ours, the client's, or the transport error
+  bool opened_ = false;       // the handshake completed (logged as opened)
   bool writing_ = false;
   bool read_paused_ = false;
   bool closing_ = false;

@@ -134,13 +134,17 @@ struct NodePresence {
 };
 
 struct ClusterEvent {
-  enum class Kind { order, changes, presence };
+  enum class Kind { order, changes, presence, revoke };
   Kind kind = Kind::order;
   OrderRecord order;                  // order: a new order, receivers all `sent`
   std::vector<StatusChange> changes;  // changes: delivery transitions, commit order
   NodePresence presence;              // presence: a remote node's count changed
                                       // (also emitted with 0 for each session of a
                                       // node that stopped heartbeating)
+  // revoke: another node rotated, deleted or moved a session; this node closes
+  // that session's connections with `close_code` (4401, or 1012 when moved).
+  std::string revoked_session;
+  int close_code = 4401;
 };
 
 struct ClusterOptions {
@@ -223,6 +227,12 @@ class Store {
     (void)session;
     (void)shop;
     (void)connections;
+  }
+  // Tells the other nodes to close a session's connections (token rotated or
+  // session deleted: 4401; moved to another shop: 1012). Fire-and-forget.
+  virtual void revoke_session(std::string session, int close_code) {
+    (void)session;
+    (void)close_code;
   }
   // Sessions with connections on other live nodes (for `online` flags).
   virtual void remote_presence(Callback<std::vector<NodePresence>> cb) { cb(std::vector<NodePresence>{}); }
