@@ -1,0 +1,21 @@
+// The dashboard's files (dashboard/www), embedded in the binary at build
+// time by embed_assets.cmake. Static data: thread-safe, no I/O.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace possync::dashboard {
+
+struct Asset {
+  std::string_view name;          // file name in www/, e.g. "app.js"
+  std::string_view content_type;  // for the Content-Type header
+  std::string_view body;
+};
+
+// Every embedded file, sorted by name.
+std::span<const Asset> embedded_assets() noexcept;
+// The file of that name, or nullptr.
+const Asset* find_asset(std::string_view name) noexcept;
+
+}  // namespace possync::dashboard
