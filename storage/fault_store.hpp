@@ -1,8 +1,9 @@
 // FaultStore: a forwarding Store for tests (leveldb's fault-injection env in
 // spirit). It wraps a real store; while told to fail, it answers write
 // requests with the chosen error *without forwarding them*, so nothing of
-// them is stored, exactly like a batch whose commit failed. Reads, stats and
-// close are forwarded (stats().writable is false while writes fail).
+// them is stored, exactly like a batch whose commit failed. Reads, the
+// cluster calls, stats and close are forwarded (stats().writable is false
+// while writes fail).
 //
 // Threading: the switches may be flipped from any thread at any time. An
 // injected failure is answered at once on the calling thread, as a full
@@ -10,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -104,6 +106,19 @@ class FaultStore final : public Store {
     if (refuse(cb)) return;
     inner_->delete_session(std::move(session), std::move(cb));
   }
+
+  // ---- cluster: forwarded (faults concern writes only) ------------------------
+  void start_cluster(ClusterOptions options, std::function<void(const ClusterEvent&)> handler) override {
+    inner_->start_cluster(std::move(options), std::move(handler));
+  }
+  void set_presence(std::string session, std::string shop, int connections) override {
+    inner_->set_presence(std::move(session), std::move(shop), connections);
+  }
+  void revoke_session(std::string session, int close_code) override {
+    inner_->revoke_session(std::move(session), close_code);
+  }
+  void remote_presence(Callback<std::vector<NodePresence>> cb) override { inner_->remote_presence(std::move(cb)); }
+  bool clustered() const override { return inner_->clustered(); }
 
   // ---- lifecycle -------------------------------------------------------------
   StoreStats stats() const override {

@@ -1,18 +1,25 @@
-// open_store: the one place that maps a store URL to a backend. A new backend
-// (postgresql://…, coming from its own issue) adds one branch here.
+// open_store: the one place that maps a store URL to a backend.
 #include <string_view>
 
+#include "storage/postgres/connection.hpp"
+#include "storage/postgres/pg_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 #include "storage/store.hpp"
 
 namespace possync::storage {
+
+namespace {
+
+constexpr std::string_view kExpected = "(expected sqlite:PATH or postgresql://…)";
+
+}  // namespace
 
 std::unique_ptr<Store> open_store(const std::string& url, const StoreOptions& options, std::string& error) {
   constexpr std::string_view kSqlitePrefix = "sqlite:";
   if (url.starts_with(kSqlitePrefix)) {
     const std::string path = url.substr(kSqlitePrefix.size());
     if (path.empty()) {
-      error = "unsupported store URL '" + url + "' (expected sqlite:PATH)";
+      error = "unsupported store URL '" + url + "' " + std::string(kExpected);
       return nullptr;
     }
     if (path == ":memory:" || path.starts_with("file:")) {
@@ -23,7 +30,12 @@ std::unique_ptr<Store> open_store(const std::string& url, const StoreOptions& op
     }
     return sqlite::SqliteStore::open(path, options, error);
   }
-  error = "unsupported store URL '" + url + "' (expected sqlite:PATH)";
+  // libpq's own URI forms; their query parameters (options=-csearch_path%3D…,
+  // sslmode=…) pass through to libpq unchanged.
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    return postgres::PgStore::open(url, options, error);
+  }
+  error = "unsupported store URL '" + postgres::redact_url(url) + "' " + std::string(kExpected);
   return nullptr;
 }
 

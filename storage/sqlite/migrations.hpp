@@ -5,17 +5,13 @@
 #pragma once
 
 #include <span>
-#include <string_view>
+
+#include "storage/migration.hpp"
 
 namespace possync::storage::sqlite {
 
 class Db;
-
-struct Migration {
-  int version;            // NNNN of NNNN_name.sql
-  std::string_view name;  // file name without .sql
-  std::string_view sql;   // the file's text
-};
+using storage::Migration;
 
 // Every embedded migration, by increasing version (generated source).
 std::span<const Migration> embedded_migrations() noexcept;

@@ -1,0 +1,656 @@
+#include "storage/postgres/pg_store.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <utility>
+
+#include "storage/postgres/cluster.hpp"
+#include "storage/postgres/connection.hpp"
+#include "storage/postgres/feed.hpp"
+#include "storage/postgres/migrations.hpp"
+#include "storage/postgres/reads.hpp"
+#include "storage/postgres/statements.hpp"
+#include "storage/tokens.hpp"
+
+namespace possync::storage::postgres {
+
+namespace detail {
+
+// One queued request: its work on a transaction and its callback.
+template <class Context>
+class Job {
+ public:
+  virtual ~Job() = default;
+  // Runs the request; true when it succeeded (the writer then keeps its
+  // changes, otherwise it rolls back to the request's savepoint).
+  virtual bool execute(Context& context) = 0;
+  // The request failed by an exception; complete() will answer `error`.
+  virtual void set_error(Error error) = 0;
+  // Answers the callback with the result of execute() (or set_error()).
+  virtual void complete() noexcept = 0;
+  // Answers the callback with `error`, whatever execute() produced.
+  virtual void fail(Error error) noexcept = 0;
+};
+
+}  // namespace detail
+
+namespace {
+
+// How often an idle writer checks that its connection still works.
+constexpr std::chrono::seconds kProbeInterval{1};
+
+template <class T, class Context>
+class TypedJob final : public detail::Job<Context> {
+ public:
+  TypedJob(std::function<Result<T>(Context&)> body, Callback<T> cb) : body_(std::move(body)), cb_(std::move(cb)) {}
+
+  bool execute(Context& context) override {
+    result_.emplace(body_(context));
+    return result_->ok();
+  }
+  void set_error(Error error) override { result_.emplace(std::move(error)); }
+  void complete() noexcept override {
+    if (result_) {
+      answer(std::move(*result_));
+    } else {
+      answer(Error{ErrorCode::internal, "store error: request completed without running"});
+    }
+  }
+  void fail(Error error) noexcept override { answer(std::move(error)); }
+
+ private:
+  void answer(Result<T> result) noexcept {
+    try {
+      if (cb_) cb_(std::move(result));
+    } catch (...) {
+      // Callbacks must not throw (store.hpp); one that does must not take
+      // the store's thread down with it.
+      std::fputs("possync storage: a store callback threw an exception; ignored\n", stderr);
+    }
+  }
+
+  std::function<Result<T>(Context&)> body_;
+  Callback<T> cb_;
+  std::optional<Result<T>> result_;
+};
+
+Error unavailable(std::string message) { return {ErrorCode::unavailable, std::move(message)}; }
+
+// The channel every node of this database and schema LISTENs on: a digest,
+// so that any database or schema name gives a plain identifier, and tests in
+// different schemas of one database do not hear each other.
+std::string channel_for(pqxx::connection_base& conn) {
+  pqxx::nontransaction tx(conn);
+  const pqxx::row row = tx.exec1("SELECT current_database(), coalesce(current_schema(), '')");
+  return "possync_" + hash_token(row[0].as<std::string>() + "/" + row[1].as<std::string>()).substr(0, 24);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Opening and closing
+
+std::unique_ptr<PgStore> PgStore::open(const std::string& url, const StoreOptions& options, std::string& error) {
+  const std::string libpq = libpq_url(url);
+  try {
+    Connection writer = connect(libpq);
+    migrate(*writer, embedded_migrations());
+    std::string channel = channel_for(*writer);
+    std::vector<Connection> readers;
+    const int reader_count = std::max(1, options.reader_threads);
+    for (int i = 0; i < reader_count; ++i) readers.push_back(connect(libpq));
+    return std::unique_ptr<PgStore>(
+        new PgStore(libpq, std::move(channel), std::move(writer), std::move(readers), options));
+  } catch (...) {
+    error = "cannot open store " + redact_url(url) + ": " + current_reason();
+    return nullptr;
+  }
+}
+
+PgStore::PgStore(std::string url, std::string channel, Connection writer, std::vector<Connection> readers,
+                 const StoreOptions& options)
+    : url_(std::move(url)),
+      channel_(std::move(channel)),
+      options_(options),
+      writer_conn_(std::move(writer)),
+      reader_conns_(std::move(readers)) {
+  readers_up_ = static_cast<int>(reader_conns_.size());
+  writer_ = std::thread([this] { writer_loop(); });
+  thread_ids_.push_back(writer_.get_id());
+  for (std::size_t i = 0; i < reader_conns_.size(); ++i) {
+    readers_.emplace_back([this, i] { reader_loop(i); });
+    thread_ids_.push_back(readers_.back().get_id());
+  }
+}
+
+PgStore::~PgStore() { PgStore::close(); }
+
+bool PgStore::on_store_thread() const {
+  return std::find(thread_ids_.begin(), thread_ids_.end(), std::this_thread::get_id()) != thread_ids_.end();
+}
+
+void PgStore::close() {
+  {
+    std::lock_guard lock(write_mutex_);
+    writes_closed_ = true;
+  }
+  write_cv_.notify_all();
+  {
+    std::lock_guard lock(read_mutex_);
+    reads_closed_ = true;
+  }
+  read_cv_.notify_all();
+  if (on_store_thread()) return;  // cannot join ourselves; the owner's close() finishes
+
+  std::lock_guard join(join_mutex_);
+  // Writes first: their callbacks may still issue reads, which are refused
+  // (closed) rather than lost.
+  if (writer_.joinable()) writer_.join();
+  for (auto& reader : readers_) {
+    if (reader.joinable()) reader.join();
+  }
+  fail_queued_reads("store is closed");  // left only when no reader could connect
+  std::unique_ptr<Cluster> cluster;
+  {
+    std::lock_guard lock(state_mutex_);
+    cluster = std::move(cluster_);
+  }
+  if (cluster) cluster->stop();  // leaves the cluster: other nodes see its sessions go offline
+  reader_conns_.clear();
+  writer_conn_.reset();
+}
+
+StoreStats PgStore::stats() const {
+  StoreStats stats;
+  bool closed = false;
+  {
+    std::lock_guard lock(write_mutex_);
+    stats.write_queue_depth = write_queue_.size();
+    closed = writes_closed_;
+  }
+  {
+    std::lock_guard lock(read_mutex_);
+    stats.read_queue_depth = read_queue_.size();
+  }
+  stats.writable = !closed && writer_up_.load() && !last_batch_failed_.load();
+  stats.batches_committed = batches_committed_.load();
+  stats.writes_committed = writes_committed_.load();
+  stats.batches_failed = batches_failed_.load();
+  return stats;
+}
+
+std::optional<std::string> PgStore::node_id() const {
+  std::lock_guard lock(state_mutex_);
+  if (!cluster_options_) return std::nullopt;
+  return cluster_options_->node_id;
+}
+
+std::string PgStore::connection_error() const {
+  std::lock_guard lock(state_mutex_);
+  return connection_error_.empty() ? "no connection to PostgreSQL" : connection_error_;
+}
+
+void PgStore::set_connection_error(std::string reason) {
+  std::lock_guard lock(state_mutex_);
+  connection_error_ = std::move(reason);
+}
+
+// ---------------------------------------------------------------------------
+// Queues
+
+template <class T, class Body>
+void PgStore::enqueue_write(Body body, Callback<T> cb) {
+  WriteJobPtr job = std::make_unique<TypedJob<T, WriteContext>>(std::move(body), std::move(cb));
+  std::string refusal;
+  {
+    std::unique_lock lock(write_mutex_);
+    if (writes_closed_) {
+      refusal = "store is closed";
+    } else if (!writer_up_) {
+      refusal = "";  // filled below, outside the queue lock
+    } else if (write_queue_.size() >= options_.max_write_queue) {
+      refusal = "store write queue is full";
+    } else {
+      write_queue_.push_back(std::move(job));
+      lock.unlock();
+      write_cv_.notify_one();
+      return;
+    }
+  }
+  if (refusal.empty()) refusal = "store unavailable: " + connection_error();
+  job->fail(unavailable(std::move(refusal)));
+}
+
+template <class T, class Body>
+void PgStore::enqueue_read(Body body, Callback<T> cb) {
+  ReadJobPtr job = std::make_unique<TypedJob<T, pqxx::transaction_base>>(std::move(body), std::move(cb));
+  std::string refusal;
+  {
+    std::unique_lock lock(read_mutex_);
+    if (reads_closed_) {
+      refusal = "store is closed";
+    } else if (readers_up_ <= 0) {
+      refusal = "";
+    } else if (read_queue_.size() >= options_.max_read_queue) {
+      refusal = "store read queue is full";
+    } else {
+      read_queue_.push_back(std::move(job));
+      lock.unlock();
+      read_cv_.notify_one();
+      return;
+    }
+  }
+  if (refusal.empty()) refusal = "store unavailable: " + connection_error();
+  job->fail(unavailable(std::move(refusal)));
+}
+
+// ---------------------------------------------------------------------------
+// Readers
+
+void PgStore::reader_loop(std::size_t index) {
+  Connection& conn = reader_conns_[index];
+  Backoff backoff;
+  for (;;) {
+    if (!conn) {
+      try {
+        conn = connect(url_);
+        ++readers_up_;
+        backoff.reset();
+      } catch (...) {
+        set_connection_error(current_reason());
+        std::unique_lock lock(read_mutex_);
+        if (reads_closed_) return;  // close() answers what is left
+        read_cv_.wait_for(lock, backoff.next(), [this] { return reads_closed_; });
+        continue;
+      }
+    }
+    ReadJobPtr job;
+    {
+      std::unique_lock lock(read_mutex_);
+      read_cv_.wait(lock, [this] { return !read_queue_.empty() || reads_closed_; });
+      if (read_queue_.empty()) return;  // closed and drained
+      job = std::move(read_queue_.front());
+      read_queue_.pop_front();
+    }
+    run_read(conn, *job);
+    job->complete();
+  }
+}
+
+void PgStore::run_read(Connection& conn, ReadJob& job) {
+  // A read changes nothing: after a broken connection it runs once more on
+  // a fresh one (a single backend killed, a server restarted meanwhile).
+  std::string reason;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!conn) {
+      try {
+        conn = connect(url_);
+        ++readers_up_;
+      } catch (...) {
+        reason = current_reason();
+        set_connection_error(reason);
+        break;
+      }
+    }
+    try {
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(*conn);
+      job.execute(tx);
+      tx.commit();
+      return;
+    } catch (...) {
+      reason = current_reason();
+      const Failure failure = classify_current();
+      if (failure == Failure::other) {
+        job.set_error({ErrorCode::internal, "store error: " + reason});
+        return;
+      }
+      if (failure == Failure::busy) break;
+      if (failure == Failure::connection) {
+        conn.reset();
+        set_connection_error(reason);
+        reader_lost();
+      }
+    }
+  }
+  job.set_error(unavailable("store unavailable: " + reason));
+}
+
+void PgStore::reader_lost() {
+  // The last connected reader gone: nothing queued would be answered until
+  // one reconnects, so answer it now.
+  if (--readers_up_ <= 0) fail_queued_reads("store unavailable: " + connection_error());
+}
+
+void PgStore::fail_queued_reads(const std::string& reason) {
+  std::deque<ReadJobPtr> jobs;
+  {
+    std::lock_guard lock(read_mutex_);
+    jobs.swap(read_queue_);
+  }
+  for (auto& job : jobs) job->fail(unavailable(reason));
+}
+
+// ---------------------------------------------------------------------------
+// The writer
+
+void PgStore::writer_loop() {
+  const std::size_t max_batch = std::max<std::size_t>(1, options_.max_batch);
+  std::vector<WriteJobPtr> batch;
+  Backoff backoff;
+  for (;;) {
+    if (!writer_conn_) {
+      if (!reconnect_writer()) {
+        // Nothing waits for a server that is gone: refuse what is queued.
+        fail_queued_writes();
+        std::unique_lock lock(write_mutex_);
+        if (writes_closed_) {
+          lock.unlock();
+          fail_queued_writes();
+          return;
+        }
+        write_cv_.wait_for(lock, backoff.next(), [this] { return writes_closed_; });
+        continue;
+      }
+      backoff.reset();
+    }
+
+    bool probe = false;
+    {
+      std::unique_lock lock(write_mutex_);
+      probe = !write_cv_.wait_for(lock, kProbeInterval, [this] { return !write_queue_.empty() || writes_closed_; });
+      if (!probe) {
+        if (write_queue_.empty()) return;  // closed and drained
+        // Group commit: everything queued behind the previous batch goes in this one.
+        const std::size_t count = std::min(write_queue_.size(), max_batch);
+        for (std::size_t i = 0; i < count; ++i) {
+          batch.push_back(std::move(write_queue_.front()));
+          write_queue_.pop_front();
+        }
+      }
+    }
+    if (probe) {
+      probe_writer();
+      continue;
+    }
+    run_batch(batch);
+    batch.clear();
+  }
+}
+
+bool PgStore::reconnect_writer() {
+  try {
+    writer_conn_ = connect(url_);
+    writer_up_ = true;
+    last_batch_failed_ = false;
+    return true;
+  } catch (...) {
+    writer_conn_.reset();
+    writer_up_ = false;
+    set_connection_error(current_reason());
+    return false;
+  }
+}
+
+void PgStore::probe_writer() noexcept {
+  try {
+    pqxx::nontransaction tx(*writer_conn_);
+    tx.exec_prepared(stmt::kPing);
+    last_batch_failed_ = false;
+  } catch (...) {
+    if (classify_current() == Failure::connection) {
+      set_connection_error(current_reason());
+      writer_conn_.reset();
+      writer_up_ = false;
+    }
+  }
+}
+
+void PgStore::fail_queued_writes() {
+  std::deque<WriteJobPtr> jobs;
+  {
+    std::lock_guard lock(write_mutex_);
+    jobs.swap(write_queue_);
+  }
+  if (jobs.empty()) return;
+  const Error error = unavailable("store unavailable: " + connection_error());
+  for (auto& job : jobs) job->fail(error);
+}
+
+void PgStore::fail_batch(std::vector<WriteJobPtr>& batch, const std::string& reason) {
+  ++batches_failed_;
+  last_batch_failed_ = true;
+  const Error error = unavailable("store unavailable: " + reason);
+  for (auto& job : batch) job->fail(error);
+}
+
+void PgStore::run_batch(std::vector<WriteJobPtr>& batch) {
+  std::string reason;
+  bool reconnected = false;
+  for (int attempt = 1;; ++attempt) {
+    switch (try_batch(batch, reason)) {
+      case BatchResult::committed:
+        ++batches_committed_;
+        writes_committed_ += batch.size();
+        last_batch_failed_ = false;
+        for (auto& job : batch) job->complete();
+        return;
+      case BatchResult::retry:
+        // Another node holds rows this batch needs, or the two deadlocked:
+        // PostgreSQL rolled this one back; running it again usually passes.
+        if (attempt < kMaxBatchAttempts) continue;
+        fail_batch(batch, reason + " (gave up after " + std::to_string(attempt) + " attempts)");
+        return;
+      case BatchResult::connection_lost:
+        // Lost before COMMIT was sent: nothing of the batch is stored, and a
+        // fresh connection may serve it at once (one backend killed).
+        writer_conn_.reset();
+        set_connection_error(reason);
+        if (!reconnected && reconnect_writer()) {
+          reconnected = true;
+          continue;
+        }
+        writer_up_ = false;
+        fail_batch(batch, reason);
+        return;
+      case BatchResult::in_doubt:
+        writer_conn_.reset();
+        writer_up_ = false;
+        set_connection_error(reason);
+        fail_batch(batch, "the connection broke during COMMIT; the outcome is unknown, retry (" + reason + ")");
+        return;
+      case BatchResult::failed:
+        fail_batch(batch, reason);
+        return;
+    }
+  }
+}
+
+PgStore::BatchResult PgStore::try_batch(std::vector<WriteJobPtr>& batch, std::string& reason) {
+  bool committing = false;
+  try {
+    pqxx::work tx(*writer_conn_);
+    const std::optional<std::string> node = node_id();
+    std::vector<std::int64_t> history_ids;
+    for (auto& job : batch) {
+      tx.exec("SAVEPOINT request");
+      WriteContext context{tx, node, {}};
+      bool ok = false;
+      try {
+        ok = job->execute(context);
+      } catch (...) {
+        // Connection losses and serialization failures concern the whole
+        // batch; anything else only this request.
+        if (classify_current() != Failure::other) throw;
+        job->set_error({ErrorCode::internal, "store error: " + current_reason()});
+      }
+      if (ok) {
+        tx.exec("RELEASE SAVEPOINT request");
+        history_ids.insert(history_ids.end(), context.history_ids.begin(), context.history_ids.end());
+      } else {
+        // A refused request (not_found, conflict, …) leaves nothing behind.
+        tx.exec("ROLLBACK TO SAVEPOINT request");
+        tx.exec("RELEASE SAVEPOINT request");
+      }
+    }
+    if (!history_ids.empty()) {
+      // Delivered to the other nodes only if, and when, this commits.
+      for (const std::string& payload : feed::encode({feed::history_record(node.value_or(""), history_ids)})) {
+        tx.exec_prepared(stmt::kNotify, channel_, payload);
+      }
+    }
+    committing = true;
+    tx.commit();
+    return BatchResult::committed;
+  } catch (const pqxx::in_doubt_error&) {
+    reason = current_reason();
+    return BatchResult::in_doubt;
+  } catch (...) {
+    reason = current_reason();
+    switch (classify_current()) {
+      case Failure::connection:
+        return committing ? BatchResult::in_doubt : BatchResult::connection_lost;
+      case Failure::retry:
+        return BatchResult::retry;
+      case Failure::busy:
+      case Failure::other:
+        break;
+    }
+    return BatchResult::failed;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Cluster
+
+void PgStore::start_cluster(ClusterOptions options, std::function<void(const ClusterEvent&)> handler) {
+  std::lock_guard lock(state_mutex_);
+  if (cluster_ || cluster_options_) return;  // once
+  cluster_options_ = options;
+  cluster_ = std::make_unique<Cluster>(url_, channel_, std::move(options), std::move(handler));
+}
+
+void PgStore::set_presence(std::string session, std::string shop, int connections) {
+  std::lock_guard lock(state_mutex_);
+  if (cluster_) cluster_->set_presence(std::move(session), std::move(shop), connections);
+}
+
+void PgStore::revoke_session(std::string session, int close_code) {
+  std::lock_guard lock(state_mutex_);
+  if (cluster_) cluster_->revoke_session(std::move(session), close_code);
+}
+
+void PgStore::remote_presence(Callback<std::vector<NodePresence>> cb) {
+  ClusterOptions options;
+  {
+    std::lock_guard lock(state_mutex_);
+    if (cluster_options_) options = *cluster_options_;
+  }
+  enqueue_read<std::vector<NodePresence>>(
+      [options](pqxx::transaction_base& tx) {
+        return reads::remote_presence(tx, options.node_id, options.node_timeout_ms);
+      },
+      std::move(cb));
+}
+
+// ---------------------------------------------------------------------------
+// Reads
+
+void PgStore::authenticate(std::string session, std::string token, Callback<SessionEntry> cb) {
+  enqueue_read<SessionEntry>(
+      [session = std::move(session), token = std::move(token)](pqxx::transaction_base& tx) {
+        return reads::authenticate(tx, session, token);
+      },
+      std::move(cb));
+}
+
+void PgStore::directory(std::string shop, Callback<std::vector<SessionEntry>> cb) {
+  enqueue_read<std::vector<SessionEntry>>(
+      [shop = std::move(shop)](pqxx::transaction_base& tx) { return reads::list_sessions(tx, shop); },
+      std::move(cb));
+}
+
+void PgStore::list_sessions(std::optional<std::string> shop, Callback<std::vector<SessionEntry>> cb) {
+  enqueue_read<std::vector<SessionEntry>>(
+      [shop = std::move(shop)](pqxx::transaction_base& tx) { return reads::list_sessions(tx, shop); },
+      std::move(cb));
+}
+
+void PgStore::pending(std::string receiver, Callback<std::vector<OrderRecord>> cb) {
+  enqueue_read<std::vector<OrderRecord>>(
+      [receiver = std::move(receiver)](pqxx::transaction_base& tx) { return reads::pending(tx, receiver); },
+      std::move(cb));
+}
+
+void PgStore::list(ListQuery query, Callback<std::vector<OrderRecord>> cb) {
+  enqueue_read<std::vector<OrderRecord>>(
+      [query = std::move(query)](pqxx::transaction_base& tx) { return reads::list(tx, query); }, std::move(cb));
+}
+
+void PgStore::list_orders(OrderFilter filter, Callback<OrderPage> cb) {
+  enqueue_read<OrderPage>(
+      [filter = std::move(filter)](pqxx::transaction_base& tx) { return reads::list_orders(tx, filter); },
+      std::move(cb));
+}
+
+void PgStore::get_order(std::int64_t order_id, Callback<OrderDetail> cb) {
+  enqueue_read<OrderDetail>([order_id](pqxx::transaction_base& tx) { return reads::get_order(tx, order_id); },
+                            std::move(cb));
+}
+
+// ---------------------------------------------------------------------------
+// Writes
+
+void PgStore::send(SendRequest request, Callback<SendOutcome> cb) {
+  enqueue_write<SendOutcome>(
+      [request = std::move(request)](WriteContext& ctx) { return writes::send(ctx, request); }, std::move(cb));
+}
+
+void PgStore::ack(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) {
+  enqueue_write<TransitionOutcome>(
+      [receiver = std::move(receiver), order_id](WriteContext& ctx) { return writes::ack(ctx, receiver, order_id); },
+      std::move(cb));
+}
+
+void PgStore::deliver(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) {
+  enqueue_write<TransitionOutcome>(
+      [receiver = std::move(receiver), order_id](WriteContext& ctx) {
+        return writes::deliver(ctx, receiver, order_id);
+      },
+      std::move(cb));
+}
+
+void PgStore::reject(std::string receiver, std::int64_t order_id, std::optional<std::string> reason,
+                     Callback<TransitionOutcome> cb) {
+  enqueue_write<TransitionOutcome>(
+      [receiver = std::move(receiver), order_id, reason = std::move(reason)](WriteContext& ctx) {
+        return writes::reject(ctx, receiver, order_id, reason);
+      },
+      std::move(cb));
+}
+
+void PgStore::cancel(std::string sender, std::int64_t order_id, Callback<TransitionOutcome> cb) {
+  enqueue_write<TransitionOutcome>(
+      [sender = std::move(sender), order_id](WriteContext& ctx) { return writes::cancel(ctx, sender, order_id); },
+      std::move(cb));
+}
+
+void PgStore::put_session(SessionUpdate update, Callback<PutSessionOutcome> cb) {
+  enqueue_write<PutSessionOutcome>(
+      [update = std::move(update)](WriteContext& ctx) { return writes::put_session(ctx, update); }, std::move(cb));
+}
+
+void PgStore::rotate_token(std::string session, Callback<std::string> cb) {
+  enqueue_write<std::string>(
+      [session = std::move(session)](WriteContext& ctx) { return writes::rotate_token(ctx, session); },
+      std::move(cb));
+}
+
+void PgStore::delete_session(std::string session, Callback<Done> cb) {
+  enqueue_write<Done>(
+      [session = std::move(session)](WriteContext& ctx) { return writes::delete_session(ctx, session); },
+      std::move(cb));
+}
+
+}  // namespace possync::storage::postgres

@@ -1,0 +1,168 @@
+// The PostgreSQL backend of Store (libpqxx 6.4). See store.hpp for the
+// contract; this backend keeps the SQLite backend's semantics (error codes
+// and messages, duplicates, claim, history, group commit, bounded queues,
+// draining close, StoreStats) and adds what a shared database needs:
+//
+//  * One writer thread with its own connection commits queued writes in
+//    groups: one transaction per batch, a SAVEPOINT per request, pg_notify
+//    of the history rows the batch wrote in the same transaction, the
+//    callbacks after COMMIT in queue order. A serialization failure or
+//    deadlock (two nodes touching the same orders) reruns the batch, up to
+//    kMaxBatchAttempts times; then each request gets `unavailable`.
+//  * Reader threads, each with its own connection; every read is one
+//    REPEATABLE READ, READ ONLY transaction.
+//  * Outage: a connection that breaks is dropped and reopened by its own
+//    thread with exponential backoff (100 ms … 2 s). While the writer has no
+//    connection, writes are answered `unavailable` at once on the calling
+//    thread (nothing is queued for a server that is gone) and
+//    stats().writable is false; likewise reads while no reader is
+//    connected. An idle writer checks its connection once a second, so
+//    /readyz notices an outage without a client having to write. When a
+//    connection breaks before COMMIT was sent, the batch is retried once on
+//    a fresh connection; when it breaks during COMMIT the outcome is
+//    unknown: the batch is answered `unavailable` and a retry of the same
+//    request is answered as a duplicate if the commit did happen.
+//  * Cluster (clustered() is true): start_cluster() starts cluster.hpp's
+//    listener thread; history rows carry this node's id.
+//
+// Beyond store.hpp: close() called from one of the store's own callbacks only
+// stops intake; the owner's close() or the destructor finishes the job. The
+// destructor must not run on a store thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "storage/postgres/writes.hpp"
+#include "storage/store.hpp"
+
+namespace possync::storage::postgres {
+
+class Cluster;
+namespace detail {
+template <class Context>
+class Job;
+}
+
+class PgStore final : public Store {
+ public:
+  static constexpr int kMaxBatchAttempts = 5;
+
+  // Connects (URL as libpq takes it: postgresql://… or postgres://…, query
+  // parameters passed through), applies pending migrations and starts the
+  // threads. On failure: nullptr and `error` set to one line,
+  // "cannot open store <url with the password hidden>: <reason>".
+  static std::unique_ptr<PgStore> open(const std::string& url, const StoreOptions& options, std::string& error);
+  ~PgStore() override;
+  PgStore(const PgStore&) = delete;
+  PgStore& operator=(const PgStore&) = delete;
+
+  void authenticate(std::string session, std::string token, Callback<SessionEntry> cb) override;
+  void directory(std::string shop, Callback<std::vector<SessionEntry>> cb) override;
+  void list_sessions(std::optional<std::string> shop, Callback<std::vector<SessionEntry>> cb) override;
+  void pending(std::string receiver, Callback<std::vector<OrderRecord>> cb) override;
+  void list(ListQuery query, Callback<std::vector<OrderRecord>> cb) override;
+  void list_orders(OrderFilter filter, Callback<OrderPage> cb) override;
+  void get_order(std::int64_t order_id, Callback<OrderDetail> cb) override;
+
+  void send(SendRequest request, Callback<SendOutcome> cb) override;
+  void ack(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
+  void deliver(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
+  void reject(std::string receiver, std::int64_t order_id, std::optional<std::string> reason,
+              Callback<TransitionOutcome> cb) override;
+  void cancel(std::string sender, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
+  void put_session(SessionUpdate update, Callback<PutSessionOutcome> cb) override;
+  void rotate_token(std::string session, Callback<std::string> cb) override;
+  void delete_session(std::string session, Callback<Done> cb) override;
+
+  void start_cluster(ClusterOptions options, std::function<void(const ClusterEvent&)> handler) override;
+  void set_presence(std::string session, std::string shop, int connections) override;
+  void revoke_session(std::string session, int close_code) override;
+  void remote_presence(Callback<std::vector<NodePresence>> cb) override;
+  bool clustered() const override { return true; }
+
+  StoreStats stats() const override;
+  void close() override;
+
+  // The NOTIFY channel of this database and schema (tests listen on it).
+  const std::string& channel() const noexcept { return channel_; }
+
+ private:
+  using WriteJob = detail::Job<WriteContext>;
+  using ReadJob = detail::Job<pqxx::transaction_base>;
+  using WriteJobPtr = std::unique_ptr<WriteJob>;
+  using ReadJobPtr = std::unique_ptr<ReadJob>;
+  using Connection = std::unique_ptr<pqxx::connection>;
+  enum class BatchResult { committed, retry, connection_lost, in_doubt, failed };
+
+  PgStore(std::string url, std::string channel, Connection writer, std::vector<Connection> readers,
+          const StoreOptions& options);
+
+  template <class T, class Body>
+  void enqueue_write(Body body, Callback<T> cb);
+  template <class T, class Body>
+  void enqueue_read(Body body, Callback<T> cb);
+
+  void writer_loop();
+  bool reconnect_writer();
+  void probe_writer() noexcept;
+  void run_batch(std::vector<WriteJobPtr>& batch);
+  BatchResult try_batch(std::vector<WriteJobPtr>& batch, std::string& reason);
+  void fail_batch(std::vector<WriteJobPtr>& batch, const std::string& reason);
+  void fail_queued_writes();
+
+  void reader_loop(std::size_t index);
+  void run_read(Connection& conn, ReadJob& job);
+  void reader_lost();
+  void fail_queued_reads(const std::string& reason);
+
+  std::optional<std::string> node_id() const;
+  std::string connection_error() const;
+  void set_connection_error(std::string reason);
+  bool on_store_thread() const;
+
+  const std::string url_;  // as libpq gets it (libpq_url)
+  const std::string channel_;
+  const StoreOptions options_;
+
+  Connection writer_conn_;              // writer thread only (after construction)
+  std::vector<Connection> reader_conns_;  // reader i: element i, that thread only
+
+  mutable std::mutex write_mutex_;
+  std::condition_variable write_cv_;
+  std::deque<WriteJobPtr> write_queue_;
+  bool writes_closed_ = false;
+
+  mutable std::mutex read_mutex_;
+  std::condition_variable read_cv_;
+  std::deque<ReadJobPtr> read_queue_;
+  bool reads_closed_ = false;
+
+  std::atomic<bool> writer_up_{true};
+  std::atomic<int> readers_up_{0};
+  std::atomic<std::uint64_t> batches_committed_{0};
+  std::atomic<std::uint64_t> writes_committed_{0};
+  std::atomic<std::uint64_t> batches_failed_{0};
+  std::atomic<bool> last_batch_failed_{false};
+
+  mutable std::mutex state_mutex_;  // guards the fields below
+  std::string connection_error_;    // why the last connection attempt failed
+  std::optional<ClusterOptions> cluster_options_;
+  std::unique_ptr<Cluster> cluster_;
+
+  std::mutex join_mutex_;  // serializes concurrent close() calls
+  std::thread writer_;
+  std::vector<std::thread> readers_;
+  std::vector<std::thread::id> thread_ids_;  // set once in the constructor
+};
+
+}  // namespace possync::storage::postgres

@@ -1,0 +1,50 @@
+// Row ↔ record helpers shared by the writer (writes.cpp), the readers
+// (reads.cpp) and the cluster listener (cluster.cpp) of the PostgreSQL
+// backend. Every function runs on the caller's transaction and throws
+// (libpqxx exceptions, or std::runtime_error for a value the schema forbids).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "protocol/types.hpp"
+
+namespace possync::storage::postgres {
+
+// The order columns starting at `first` (see POSSYNC_PG_ORDER_COLUMNS);
+// receivers left empty.
+protocol::OrderRecord read_order(const pqxx::row& row, pqxx::row::size_type first = 0);
+
+// A status column; a value outside the vocabulary is corruption.
+protocol::Status status_field(const pqxx::field& field);
+std::optional<protocol::Status> optional_status_field(const pqxx::field& field);
+std::optional<std::string> optional_text(const pqxx::field& field);
+
+// Every delivery of an order, in the order of the send's `to` list.
+std::vector<protocol::ReceiverStatus> load_receivers(pqxx::transaction_base& tx, std::int64_t order_id);
+// Every receiver of each order, with one query.
+void fill_receivers(pqxx::transaction_base& tx, std::vector<protocol::OrderRecord>& orders);
+
+// The order with all its receivers; nullopt when there is no such order.
+std::optional<protocol::OrderRecord> load_order(pqxx::transaction_base& tx, std::int64_t order_id);
+
+// The session's directory entry; nullopt when unknown.
+std::optional<protocol::SessionEntry> find_session(pqxx::transaction_base& tx, const std::string& session);
+protocol::SessionEntry read_session(const pqxx::row& row);
+
+// PostgreSQL array literals for a $n::text[] / $n::bigint[] parameter.
+// Every element is quoted and escaped, so any text is safe inside.
+std::string text_array(const std::vector<std::string>& values);
+std::string status_array(const std::vector<protocol::Status>& statuses);
+std::string id_array(const std::vector<std::int64_t>& ids);
+
+// NULL for an empty optional (libpqxx sends a null const char* as SQL NULL).
+inline const char* nullable(const std::optional<std::string>& value) {
+  return value ? value->c_str() : nullptr;
+}
+
+}  // namespace possync::storage::postgres

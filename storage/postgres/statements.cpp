@@ -1,0 +1,157 @@
+#include "storage/postgres/statements.hpp"
+
+#include <pqxx/pqxx>
+
+namespace possync::storage::postgres {
+
+namespace {
+
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+// Receivers and statuses travel as one array parameter ($n::text[]), ids as
+// $n::bigint[]: one statement serves any count.
+constexpr Statement kStatements[] = {
+    // ---- records
+    {stmt::kOrderById, "SELECT " POSSYNC_PG_ORDER_COLUMNS " FROM sync_orders o WHERE o.order_id = $1"},
+    {stmt::kReceiversOf,
+     "SELECT receiver, status, updated_at FROM deliveries WHERE order_id = $1 ORDER BY position"},
+    {stmt::kReceiversOfMany,
+     "SELECT order_id, receiver, status, updated_at FROM deliveries WHERE order_id = ANY($1::bigint[])"
+     " ORDER BY order_id, position"},
+    {stmt::kSessionById, "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = $1"},
+    {stmt::kSessionsByIds,
+     "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = ANY($1::text[])"},
+
+    // ---- reads
+    {stmt::kAuthSession, "SELECT id, name, shop, sender, receiver, token_hash FROM sessions WHERE id = $1"},
+    {stmt::kSessionsOfShop, "SELECT id, name, shop, sender, receiver FROM sessions WHERE shop = $1 ORDER BY id"},
+    {stmt::kSessionsAll, "SELECT id, name, shop, sender, receiver FROM sessions ORDER BY id"},
+    {stmt::kPending,
+     "SELECT " POSSYNC_PG_ORDER_COLUMNS ", d.receiver, d.status, d.updated_at"
+     " FROM deliveries d JOIN sync_orders o ON o.order_id = d.order_id"
+     " WHERE d.receiver = $1 AND d.status = 'sent' ORDER BY d.order_id"},
+    {stmt::kInbox,
+     "SELECT " POSSYNC_PG_ORDER_COLUMNS ", d.receiver, d.status, d.updated_at"
+     " FROM deliveries d JOIN sync_orders o ON o.order_id = d.order_id"
+     " WHERE d.receiver = $1 AND d.status = ANY($2::text[]) AND d.order_id < $3"
+     " ORDER BY d.order_id DESC LIMIT $4"},
+    {stmt::kOutbox,
+     "SELECT " POSSYNC_PG_ORDER_COLUMNS " FROM sync_orders o"
+     " WHERE o.sender = $1 AND o.order_id < $2"
+     " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.order_id = o.order_id AND d.status = ANY($3::text[]))"
+     " ORDER BY o.order_id DESC LIMIT $4"},
+    {stmt::kHistoryOf,
+     "SELECT at, receiver, from_status, to_status, by_session, reason FROM history"
+     " WHERE order_id = $1 ORDER BY id"},
+
+    // ---- writes
+    {stmt::kOrderByRef, "SELECT order_id FROM sync_orders WHERE sender = $1 AND ref = $2"},
+    // A concurrent send of the same (sender, ref) from another node waits
+    // here for that node's transaction and then inserts nothing: the caller
+    // re-reads and answers duplicate.
+    {stmt::kInsertOrder,
+     "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at,"
+     " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+     " ON CONFLICT ON CONSTRAINT sync_orders_sender_ref DO NOTHING RETURNING order_id"},
+    {stmt::kInsertDeliveries,
+     "INSERT INTO deliveries (order_id, receiver, position, status, updated_at)"
+     " SELECT $1, r.receiver, r.ordinality - 1, 'sent', $3"
+     " FROM unnest($2::text[]) WITH ORDINALITY AS r(receiver, ordinality)"},
+    {stmt::kInsertCreationHistory,
+     "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)"
+     " SELECT $1, r.receiver, NULL, 'sent', $3, NULL, $4, $5"
+     " FROM unnest($2::text[]) WITH ORDINALITY AS r(receiver, ordinality) ORDER BY r.ordinality"
+     " RETURNING id"},
+    {stmt::kInsertHistory,
+     "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"},
+    {stmt::kOrderHead, "SELECT order_id, shop, sender, mode FROM sync_orders WHERE order_id = $1"},
+    // Every delivery of the order, locked until the writer's transaction
+    // ends: transitions of one order are serialized across nodes (the claim
+    // is decided by whoever locks first; the other reads the result).
+    {stmt::kLockDeliveries,
+     "SELECT receiver, status FROM deliveries WHERE order_id = $1 ORDER BY position FOR UPDATE"},
+    {stmt::kUpdateDelivery,
+     "UPDATE deliveries SET status = $1, updated_at = $2 WHERE order_id = $3 AND receiver = $4 AND status = $5"},
+    {stmt::kTouchOrder, "UPDATE sync_orders SET updated_at = $1 WHERE order_id = $2"},
+    {stmt::kOrderJson, "SELECT order_json FROM sync_orders WHERE order_id = $1"},
+    {stmt::kInsertSession,
+     "INSERT INTO sessions (id, name, shop, sender, receiver, token_hash, created_at, updated_at)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING RETURNING id"},
+    {stmt::kUpdateSession,
+     "UPDATE sessions SET name = $1, shop = $2, sender = $3, receiver = $4, updated_at = $5 WHERE id = $6"},
+    {stmt::kRotateToken, "UPDATE sessions SET token_hash = $1, updated_at = $2 WHERE id = $3"},
+    {stmt::kDeleteSession, "DELETE FROM sessions WHERE id = $1"},
+    {stmt::kNotify, "SELECT pg_notify($1, $2)"},
+    {stmt::kPing, "SELECT 1"},
+
+    // ---- cluster (times by the server's clock; intervals in milliseconds)
+    {stmt::kJoinNode,
+     "INSERT INTO cluster_nodes (node_id) VALUES ($1) ON CONFLICT (node_id)"
+     " DO UPDATE SET started_at = now(), heartbeat_at = now() RETURNING now()::text"},
+    {stmt::kHeartbeat, "UPDATE cluster_nodes SET heartbeat_at = now() WHERE node_id = $1 RETURNING now()::text"},
+    {stmt::kDeadNodes,
+     "SELECT node_id FROM cluster_nodes"
+     " WHERE node_id <> $1 AND heartbeat_at < now() - $2::bigint * interval '1 millisecond' ORDER BY node_id"},
+    {stmt::kReapNode,
+     "DELETE FROM cluster_nodes WHERE node_id = $1 AND heartbeat_at < now() - $2::bigint * interval '1 millisecond'"},
+    {stmt::kLeaveNode, "DELETE FROM cluster_nodes WHERE node_id = $1"},
+    {stmt::kDeletePresenceOfNode,
+     "DELETE FROM cluster_presence WHERE node = $1 RETURNING session, shop"},
+    {stmt::kUpsertPresence,
+     "INSERT INTO cluster_presence (node, session, shop, connections) VALUES ($1, $2, $3, $4)"
+     " ON CONFLICT (node, session) DO UPDATE"
+     " SET shop = EXCLUDED.shop, connections = EXCLUDED.connections, updated_at = now()"},
+    {stmt::kDeletePresence, "DELETE FROM cluster_presence WHERE node = $1 AND session = $2"},
+    {stmt::kRemotePresence,
+     "SELECT p.node, p.session, p.shop, p.connections FROM cluster_presence p"
+     " JOIN cluster_nodes n ON n.node_id = p.node"
+     " WHERE p.node <> $1 AND n.heartbeat_at >= now() - $2::bigint * interval '1 millisecond'"
+     " ORDER BY p.node, p.session"},
+    {stmt::kHistoryByIds,
+     "SELECT " POSSYNC_PG_HISTORY_EVENT_COLUMNS
+     " FROM history h JOIN sync_orders o ON o.order_id = h.order_id WHERE h.id = ANY($1::bigint[]) ORDER BY h.id"},
+    {stmt::kHistorySince,
+     "SELECT " POSSYNC_PG_HISTORY_EVENT_COLUMNS
+     " FROM history h JOIN sync_orders o ON o.order_id = h.order_id"
+     " WHERE h.logged_at >= $1::timestamptz - $2::bigint * interval '1 millisecond'"
+     " AND h.node IS DISTINCT FROM $3 AND h.id > $4 ORDER BY h.id LIMIT $5"},
+    {stmt::kOrdersByIds,
+     "SELECT " POSSYNC_PG_ORDER_COLUMNS " FROM sync_orders o WHERE o.order_id = ANY($1::bigint[])"},
+    {stmt::kServerNow, "SELECT now()::text"},
+};
+
+}  // namespace
+
+void declare_statements(pqxx::connection_base& conn) {
+  for (const Statement& s : kStatements) conn.prepare(s.name, s.sql);
+}
+
+std::string list_orders_statement(pqxx::connection_base& conn, unsigned mask) {
+  // Fixed fragments only; each filter combination gets its own statement
+  // and its own plan (an index per filter).
+  std::string sql = "SELECT " POSSYNC_PG_ORDER_COLUMNS " FROM sync_orders o WHERE o.order_id < $1";
+  int next = 3;  // $2 is the limit
+  const auto param = [&next] { return "$" + std::to_string(next++); };
+  if (mask & 1U) sql += " AND o.shop = " + param();
+  if (mask & 2U) sql += " AND o.sender = " + param();
+  if (mask & 4U) sql += " AND o.ref = " + param();
+  const bool by_status = (mask & 16U) != 0;
+  if (mask & 8U) {
+    sql += " AND o.order_id IN (SELECT d.order_id FROM deliveries d WHERE d.receiver = " + param();
+    if (by_status) sql += " AND d.status = ANY(" + param() + "::text[])";
+    sql += ")";
+  } else if (by_status) {
+    sql += " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.order_id = o.order_id AND d.status = ANY(" + param() +
+           "::text[]))";
+  }
+  sql += " ORDER BY o.order_id DESC LIMIT $2";
+  const std::string name = "list_orders_" + std::to_string(mask);
+  conn.prepare(name, sql);  // the same definition again is a no-op
+  return name;
+}
+
+}  // namespace possync::storage::postgres
