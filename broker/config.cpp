@@ -121,6 +121,20 @@ const std::vector<Option>& options() {
       {"--max-connections-per-session", "N", "connections per session (default 64)",
        int_into(&Config::max_connections_per_session, 1, 100000)},
       {"--drain-timeout-ms", "N", "graceful shutdown bound (default 5000)", int_into(&Config::drain_timeout_ms, 0, 600000)},
+      {"--allowed-origins", "LIST", "comma-separated browser origins allowed on /ws and /api/live (default: any)",
+       [](Config& c, std::string_view v) {
+         c.allowed_origins.clear();
+         while (!v.empty()) {
+           auto comma = v.find(',');
+           auto item = v.substr(0, comma);
+           while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+           while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+           if (item.empty()) return false;
+           c.allowed_origins.emplace_back(item);
+           v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+         }
+         return !c.allowed_origins.empty();
+       }},
       {"--log-format", "text|json", "log line format (default text)",
        [](Config& c, std::string_view v) {
          if (v != "text" && v != "json") return false;
@@ -138,6 +152,14 @@ const std::vector<Option>& options() {
 }
 
 }  // namespace
+
+bool origin_allowed(const Config& config, std::string_view origin) {
+  if (origin.empty() || config.allowed_origins.empty()) return true;
+  for (const auto& o : config.allowed_origins) {
+    if (o == origin) return true;
+  }
+  return false;
+}
 
 std::string usage_text() {
   std::string out =

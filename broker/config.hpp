@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "protocol/types.hpp"
 
@@ -44,6 +46,10 @@ struct Config {
   std::size_t max_http_body_bytes = 1024 * 1024;
   int drain_timeout_ms = 5000;        // graceful shutdown bound
 
+  // Browser origins allowed on /ws and /api/live (empty: any). Requests
+  // without an Origin header (non-browser clients) are always allowed.
+  std::vector<std::string> allowed_origins;
+
   std::string log_format = "text";    // text | json
   std::string log_level = "info";     // debug | info | warn | error
 
@@ -57,6 +63,9 @@ struct ParsedArgs {
   int exit_code = -1;
   std::string output;
 };
+
+// PROTOCOL.md clarification 19: no Origin header, or no allow-list, passes.
+bool origin_allowed(const Config& config, std::string_view origin);
 
 using EnvLookup = std::function<const char*(const char*)>;
 ParsedArgs parse_args(int argc, const char* const* argv, const EnvLookup& env);

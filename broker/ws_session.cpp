@@ -55,6 +55,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
     // fail the connection with close code 1009.
     ws_.read_message_max(config_.max_message_bytes);
     ws_.auto_fragment(false);
+    origin_ok_ = origin_allowed(config_, std::string_view(request[http::field::origin]));
     ws_.async_accept(request, [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
   }
 
@@ -125,6 +126,8 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
     opened_ = true;
     metrics().on_connection_opened();
     logger().write(LogLevel::info, "connection_open", {{"path", "/ws"}, {"remote", conv_.remote()}});
+    // Upgraded, then closed: a browser sees the reason (clarification 19).
+    if (!origin_ok_) return begin_close(1008, "origin not allowed");
     if (!ctx_.services.router.add_connection(shared_from_this())) {
       return begin_close(1013, "too many connections");
     }
@@ -145,7 +148,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
     if (ec) {
       if (ec == websocket::error::closed) {
         if (!closing_) {  // the client closed first: its code and reason
-          close_code_ = ws_.reason().code;
+          close_code_ = ws_.reason().code != 0 ? ws_.reason().code : 1005;  // 1005: no code in the frame
           close_reason_ = std::string(ws_.reason().reason.c_str());
         }
       } else {
@@ -273,6 +276,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   bool close_sent_ = false;
   bool closed_ = false;
   bool draining_ = false;
+  bool origin_ok_ = true;
 };
 
 }  // namespace

@@ -147,3 +147,15 @@ TEST_CASE_METHOD(ShopFixture, "ping: an application ping gets pong with the same
   REQUIRE(pong.ok());
   CHECK(pong.message->type() == "pong");
 }
+
+TEST_CASE("origins: a browser origin outside --allowed-origins is upgraded, then closed with 1008", "[hello]") {
+  TestBroker broker({[](possync::broker::Config& c) { c.allowed_origins = {"https://pos.example"}; }});
+  auto token = broker.add_session("kitchen-1", false, true);
+  TestClient evil(broker.port(), "kitchen-1", token, "https://evil.example");
+  REQUIRE(evil.connect());
+  CHECK(evil.wait_closed().value_or(-1) == 1008);
+  TestClient good(broker.port(), "kitchen-1", token, "https://pos.example");
+  CHECK(good.connect_and_hello().ok());
+  TestClient native(broker.port(), "kitchen-1", token);  // no Origin header: not a browser
+  CHECK(native.connect_and_hello().ok());
+}
