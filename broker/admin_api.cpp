@@ -8,6 +8,7 @@
 
 #include <rapidjson/document.h>
 
+#include "broker/log.hpp"
 #include "dashboard/assets.hpp"
 #include "protocol/replies.hpp"
 #include "storage/tokens.hpp"
@@ -41,6 +42,10 @@ int http_status(ErrorCode code) {
 }
 
 HttpResponseData store_error(const protocol::Error& e) {
+  if (e.code == ErrorCode::unavailable || e.code == ErrorCode::internal) {
+    logger().write(LogLevel::warn, "store_error",
+                   {{"via", "ops api"}, {"code", protocol::to_string(e.code)}, {"message", e.message}});
+  }
   return error(http_status(e.code), protocol::to_string(e.code), e.message);
 }
 

@@ -80,7 +80,9 @@ void Conversation::reply(std::string text) {
 void Conversation::fail(const RequestId& id, const protocol::Error& error) { fail(id, error.code, error.message); }
 
 void Conversation::fail(const RequestId& id, ErrorCode code, std::string message) {
-  logger().write(LogLevel::info, "request_error",
+  // unavailable and internal come from the store (or a bug): worth a warning.
+  const bool store_side = code == ErrorCode::unavailable || code == ErrorCode::internal;
+  logger().write(store_side ? LogLevel::warn : LogLevel::info, store_side ? "store_error" : "request_error",
                  {{"session", session_.session}, {"remote", remote_}, {"code", protocol::to_string(code)},
                   {"id", id}, {"message", message}});
   metrics().on_error(code);

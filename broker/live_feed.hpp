@@ -40,8 +40,8 @@ class LiveFeed final : public RouterTap {
   // ---- dashboards ------------------------------------------------------------
   // The token of a `hello` against the admin token (constant time).
   bool authorize(std::string_view token) const;
-  // A /api/live connection opened / closed (counted whether or not it
-  // authenticated, so possync_connections can leave dashboards out).
+  // A /api/live connection joined / left the router (counted whether or
+  // not it authenticated, so possync_connections can leave dashboards out).
   void connection_opened() noexcept { ++live_connections_; }
   void connection_closed() noexcept { --live_connections_; }
   // After a good hello: the peer gets every event from now on.

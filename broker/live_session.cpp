@@ -45,11 +45,9 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
         stats_timer_(ws_.get_executor()),
         id_(ctx.next_peer_id.fetch_add(1)) {
     ++ctx_.live_sessions;
-    feed_.connection_opened();
   }
   ~LiveSession() override {
     finish("destroyed");
-    feed_.connection_closed();
     --ctx_.live_sessions;
   }
 
@@ -119,7 +117,13 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
  private:
   void on_accept(beast::error_code ec) {
     if (ec) return log_net_error("live accept", ec), finish("handshake failed");
-    if (!ctx_.services.router.add_connection(shared_from_this())) return begin_close(1013, "too many connections");
+    // Counted as a dashboard before the router counts it, and after it
+    // leaves: possync_connections (router minus dashboards) never counts one.
+    feed_.connection_opened();
+    if (!ctx_.services.router.add_connection(shared_from_this())) {
+      feed_.connection_closed();
+      return begin_close(1013, "too many connections");
+    }
     registered_ = true;
     logger().write(LogLevel::info, "connection_open", {{"path", "/api/live"}, {"remote", remote_}});
     if (ctx_.stopping) return begin_close(1001, "broker shutting down");
@@ -137,7 +141,7 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
   void on_read(beast::error_code ec) {
     if (ec) {
       if (ec == websocket::error::closed) {
-        close_code_ = ws_.reason().code;
+        close_code_ = ws_.reason().code != 0 ? ws_.reason().code : 1005;  // 1005: a close frame without a code
         close_reason_ = std::string(ws_.reason().reason.c_str());
         if (close_reason_.empty()) close_reason_ = "closed by the client";
       } else {
@@ -240,6 +244,7 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
     feed_.unsubscribe(id_);
     if (registered_) {
       ctx_.services.router.remove_connection(id_);
+      feed_.connection_closed();
       logger().write(LogLevel::info, "connection_close",
                      {{"path", "/api/live"},
                       {"remote", remote_},

@@ -29,6 +29,12 @@ jobs=$(nproc)
 step "unit and integration tests (SQLite)"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
 
+step "browser tests (the dashboard in headless chromium)"
+scripts/browser-tests.sh build
+
+step "promtool check metrics"
+scripts/check-metrics.sh build
+
 if [[ "${POSSYNC_SKIP_SANITIZERS:-}" != 1 ]]; then
   step "ASan + UBSan build and tests"
   scripts/build.sh build-asan -DPOSSYNC_SANITIZE=ON
