@@ -155,6 +155,13 @@ void Cluster::run() {
 bool Cluster::connect_and_join() {
   try {
     conn_ = connect(url_);
+    {
+      // Named, so that an operator (or a test) can tell the listener apart
+      // in pg_stat_activity.
+      pqxx::nontransaction tx(*conn_);
+      tx.exec_params("SELECT set_config('application_name', $1, false)",
+                     ("possync cluster " + options_.node_id).substr(0, 63));
+    }
     receiver_ = std::make_unique<Receiver>(*conn_, channel_, payloads_);  // LISTEN
     if (!joined_once_) {
       // A restart under the same node id: what the previous process held is
