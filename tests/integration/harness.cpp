@@ -29,22 +29,16 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path, ec);
 }
 
-TestBroker::TestBroker(BrokerOptions options) {
-  dir_.emplace();
-  db_file_ = dir_->path / "possync.db";
-  open(options);
-}
+TestBroker::TestBroker(BrokerOptions options) : location_(std::make_shared<TestStore>()) { open(options); }
 
-TestBroker::TestBroker(const std::filesystem::path& db_file, BrokerOptions options) : db_file_(db_file) {
-  open(options);
-}
+TestBroker::TestBroker(const TestStorePtr& store, BrokerOptions options) : location_(store) { open(options); }
 
 void TestBroker::open(BrokerOptions& options) {
   // Tests print warnings and errors only; POSSYNC_TEST_LOG=debug shows all.
   const char* level = std::getenv("POSSYNC_TEST_LOG");
   broker::logger().configure("text", level ? level : "warn");
   std::string error;
-  auto inner = storage::open_store("sqlite:" + db_file_.string(), storage::StoreOptions{}, error);
+  auto inner = storage::open_store(location_->url(), storage::StoreOptions{}, error);
   if (!inner) throw std::runtime_error("open store: " + error);
   faults_ = std::make_unique<storage::FaultStore>(std::move(inner));
   broker::Config config;

@@ -1,5 +1,7 @@
-// Integration-test harness: a real broker (in-process, real SQLite file in a
-// fresh temporary directory, real sockets on an ephemeral 127.0.0.1 port)
+// Integration-test harness: a real broker (in-process, on a fresh store of
+// the backend POSSYNC_TEST_STORE names — a SQLite file in a temporary
+// directory or a PostgreSQL schema, tests/support/test_store.hpp —, real
+// sockets on an ephemeral 127.0.0.1 port)
 // and test clients built on the possync C++ client library. Waits are
 // bounded by timeouts; nothing asserts on elapsed time.
 #pragma once
@@ -20,6 +22,7 @@
 #include "clients/cpp/client.hpp"
 #include "storage/fault_store.hpp"
 #include "storage/store.hpp"
+#include "tests/support/test_store.hpp"
 
 namespace possync::test {
 
@@ -43,15 +46,17 @@ struct BrokerOptions {
 class TestBroker {
  public:
   explicit TestBroker(BrokerOptions options = {});
-  // Reuses a store file (restart on the same database).
-  TestBroker(const std::filesystem::path& db_file, BrokerOptions options);
+  // Reopens the same store (restart on the same database).
+  TestBroker(const TestStorePtr& store, BrokerOptions options);
   ~TestBroker();
 
   std::uint16_t port() const { return server_->port(); }
   const std::string& admin_token() const { return admin_token_; }
   storage::FaultStore& faults() { return *faults_; }
   broker::Server& server() { return *server_; }
-  const std::filesystem::path& db_file() const { return db_file_; }
+  // Where the store lives; give it to the constructor above to reopen it.
+  const TestStorePtr& store_location() const { return location_; }
+  const TestStorePtr& db_file() const { return location_; }  // the name predates PostgreSQL
 
   // Creates (or updates) a session through the admin API; returns its token
   // when created.
@@ -65,8 +70,7 @@ class TestBroker {
 
  private:
   void open(BrokerOptions& options);
-  std::optional<TempDir> dir_;
-  std::filesystem::path db_file_;
+  TestStorePtr location_;
   std::string admin_token_ = "test-admin-token-0123456789abcdef";
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<storage::FaultStore> faults_;

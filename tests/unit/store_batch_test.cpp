@@ -1,0 +1,355 @@
+// The Store, part 4: group commit, bounded queues, draining close, failed
+// batches and the fault-injecting wrapper. Both backends; [sqlite] tests
+// lock SQLite's file from outside.
+#include "tests/support/store_harness.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iterator>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "storage/fault_store.hpp"
+#include "storage/sqlite/db.hpp"
+#include "storage/tokens.hpp"
+
+using namespace possync;
+using namespace possync::storage;
+using namespace possync::test;
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------
+// Group commit, queues, close
+
+TEST_CASE("store: concurrent writes are committed in groups", "[store]") {
+  Harness h;
+  populate(h);
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 50;
+  const auto before = h.store().stats();
+
+  std::mutex mutex;
+  std::vector<Result<SendOutcome>> results;
+  std::latch done(kThreads * kPerThread);
+  {
+    auto gate = Gate::writer(h.store());  // everything below queues behind it
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          SendRequest request{"counter-1", "g-" + std::to_string(t) + "-" + std::to_string(i), {"kitchen-1"},
+                              Mode::copy, kOrderJson, 1};
+          h.store().send(std::move(request), [&](Result<SendOutcome> r) {
+            {
+              std::lock_guard lock(mutex);
+              results.push_back(std::move(r));
+            }
+            done.count_down();
+          });
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(h.store().stats().write_queue_depth == kThreads * kPerThread);
+  }
+  done.wait();
+
+  REQUIRE(results.size() == kThreads * kPerThread);
+  std::vector<std::int64_t> ids;
+  for (const auto& r : results) {
+    REQUIRE(r.ok());
+    ids.push_back(r.value().order.order_id);
+  }
+  // Callbacks run in queue order, so ids arrive increasing.
+  CHECK(std::is_sorted(ids.begin(), ids.end()));
+  const auto after = h.store().stats();
+  const auto batches = after.batches_committed - before.batches_committed;
+  CHECK(batches == 2);  // the gate's own, then all 200 in one transaction
+  CHECK(after.writes_committed - before.writes_committed == kThreads * kPerThread + 1);
+  CHECK(h.count("SELECT COUNT(*) FROM sync_orders") == kThreads * kPerThread);
+}
+
+TEST_CASE("store: a batch holds at most max_batch requests", "[store]") {
+  StoreOptions options;
+  options.max_batch = 50;
+  Harness h(options);
+  populate(h);
+  const auto before = h.store().stats().batches_committed;
+  std::latch done(200);
+  {
+    auto gate = Gate::writer(h.store());
+    for (int i = 0; i < 200; ++i) {
+      h.store().send({"counter-1", "b-" + std::to_string(i), {"kitchen-1"}, Mode::copy, "{}", 0},
+                     [&](Result<SendOutcome>) { done.count_down(); });
+    }
+  }
+  done.wait();
+  CHECK(h.store().stats().batches_committed - before == 1 + 4);
+}
+
+TEST_CASE("store: a refused request in a batch leaves nothing behind and does not spoil the others", "[store]") {
+  Harness h;
+  populate(h);
+  std::vector<std::future<Result<SendOutcome>>> futures;
+  auto issue = [&](std::string ref, std::vector<std::string> to) {
+    auto promise = std::make_shared<std::promise<Result<SendOutcome>>>();
+    futures.push_back(promise->get_future());
+    h.store().send({"counter-1", std::move(ref), std::move(to), Mode::copy, "{}", 0},
+                   [promise](Result<SendOutcome> r) { promise->set_value(std::move(r)); });
+  };
+  {
+    auto gate = Gate::writer(h.store());
+    issue("one", {"kitchen-1"});
+    issue("two", {"bar-1", "ghost"});  // inserts nothing visible: refused at to[1]
+    issue("one", {"bar-1"});           // duplicate of the first, same batch
+    issue("three", {"bar-1"});
+  }
+  auto one = futures[0].get();
+  auto two = futures[1].get();
+  auto dup = futures[2].get();
+  auto three = futures[3].get();
+  REQUIRE(one.ok());
+  REQUIRE_FALSE(two.ok());
+  CHECK(two.error().code == ErrorCode::not_found);
+  REQUIRE(dup.ok());
+  CHECK(dup.value().duplicate);
+  CHECK(dup.value().order.order_id == one.value().order.order_id);
+  REQUIRE(three.ok());
+  CHECK(three.value().order.order_id > one.value().order.order_id);
+  CHECK(h.count("SELECT COUNT(*) FROM sync_orders") == 2);
+  CHECK(h.count("SELECT COUNT(*) FROM deliveries") == 2);
+  CHECK(h.count("SELECT COUNT(*) FROM history") == 2);
+}
+
+TEST_CASE("store: full queues answer unavailable at once on the calling thread", "[store]") {
+  SECTION("writes") {
+    StoreOptions options;
+    options.max_write_queue = 2;
+    Harness h(options);
+    populate(h);
+    std::atomic<int> answered{0};
+    std::optional<Result<SendOutcome>> refused;
+    std::thread::id refused_on;
+    {
+      auto gate = Gate::writer(h.store());
+      for (int i = 0; i < 2; ++i) {
+        h.store().send({"counter-1", "q-" + std::to_string(i), {"kitchen-1"}, Mode::copy, "{}", 0},
+                       [&](Result<SendOutcome> r) {
+                         if (r.ok()) ++answered;
+                       });
+      }
+      h.store().send({"counter-1", "q-full", {"kitchen-1"}, Mode::copy, "{}", 0}, [&](Result<SendOutcome> r) {
+        refused_on = std::this_thread::get_id();
+        refused.emplace(std::move(r));
+      });
+      REQUIRE(refused.has_value());  // answered before send() returned
+      CHECK(refused_on == std::this_thread::get_id());
+      REQUIRE_FALSE(refused->ok());
+      CHECK(refused->error().code == ErrorCode::unavailable);
+      CHECK(refused->error().message == "store write queue is full");
+    }
+    h.close();
+    CHECK(answered == 2);
+    h.reopen();
+    CHECK(h.count("SELECT COUNT(*) FROM sync_orders WHERE ref = 'q-full'") == 0);
+  }
+  SECTION("reads") {
+    StoreOptions options;
+    options.reader_threads = 1;
+    options.max_read_queue = 1;
+    Harness h(options);
+    std::atomic<bool> queued_answered{false};
+    std::optional<Result<std::vector<SessionEntry>>> refused;
+    {
+      auto gate = Gate::reader(h.store());
+      h.store().directory("main", [&](Result<std::vector<SessionEntry>> r) { queued_answered = r.ok(); });
+      h.store().directory("main", [&](Result<std::vector<SessionEntry>> r) { refused.emplace(std::move(r)); });
+      REQUIRE(refused.has_value());
+      REQUIRE_FALSE(refused->ok());
+      CHECK(refused->error().code == ErrorCode::unavailable);
+      CHECK(h.store().stats().read_queue_depth == 1);
+    }
+    h.close();
+    CHECK(queued_answered);
+  }
+}
+
+TEST_CASE("store: close drains queued writes, then refuses new requests", "[store]") {
+  Harness h;
+  populate(h);
+  constexpr int kQueued = 30;
+  std::atomic<int> succeeded{0};
+  auto gate = Gate::writer(h.store());
+  for (int i = 0; i < kQueued; ++i) {
+    h.store().send({"counter-1", "c-" + std::to_string(i), {"kitchen-1"}, Mode::copy, "{}", 0},
+                   [&](Result<SendOutcome> r) {
+                     if (r.ok()) ++succeeded;
+                   });
+  }
+  std::thread closer([&] { h.store().close(); });
+  while (h.store().stats().writable) std::this_thread::yield();  // close() has begun
+
+  std::optional<Result<SendOutcome>> late;
+  h.store().send({"counter-1", "late", {"kitchen-1"}, Mode::copy, "{}", 0},
+                 [&](Result<SendOutcome> r) { late.emplace(std::move(r)); });
+  REQUIRE(late.has_value());
+  REQUIRE_FALSE(late->ok());
+  CHECK(late->error().code == ErrorCode::unavailable);
+  CHECK(late->error().message == "store is closed");
+
+  gate->open();
+  closer.join();
+  CHECK(succeeded == kQueued);  // every queued write was committed and answered before close() returned
+
+  std::optional<Result<OrderDetail>> read_after_close;
+  h.store().get_order(1, [&](Result<OrderDetail> r) { read_after_close.emplace(std::move(r)); });
+  REQUIRE(read_after_close.has_value());
+  CHECK(read_after_close->error().code == ErrorCode::unavailable);
+  h.store().close();  // idempotent
+
+  h.reopen();
+  CHECK(h.count("SELECT COUNT(*) FROM sync_orders") == kQueued);
+}
+
+TEST_CASE("store: a callback that throws does not stop the writer", "[store]") {
+  Harness h;
+  populate(h);
+  h.store().send({"counter-1", "boom", {"kitchen-1"}, Mode::copy, "{}", 0},
+                 [](Result<SendOutcome>) { throw std::runtime_error("callback bug"); });
+  const auto id = h.sent("counter-1", "after-boom", {"kitchen-1"});
+  CHECK(id > 0);
+  CHECK(h.count("SELECT COUNT(*) FROM sync_orders") == 2);
+}
+
+namespace {
+
+// Another connection that holds the lock the store's writer needs, past the
+// writer's wait (SQLite's busy timeout, PostgreSQL's lock_timeout).
+class Blocker {
+ public:
+  explicit Blocker(const TestStore& location) {
+    if (location.postgres()) {
+      pg_ = std::make_unique<pqxx::connection>(location.url());
+      pg_tx_ = std::make_unique<pqxx::work>(*pg_);
+      pg_tx_->exec("LOCK TABLE sync_orders IN EXCLUSIVE MODE");
+    } else {
+      sqlite_ = std::make_unique<sqlite::Db>(location.sqlite_file().string(), SQLITE_OPEN_READWRITE);
+      sqlite_->exec("BEGIN IMMEDIATE");
+    }
+  }
+  void release() {
+    if (pg_tx_) pg_tx_->abort();
+    if (sqlite_) sqlite_->exec("ROLLBACK");
+  }
+
+ private:
+  std::unique_ptr<sqlite::Db> sqlite_;
+  std::unique_ptr<pqxx::connection> pg_;
+  std::unique_ptr<pqxx::work> pg_tx_;
+};
+
+}  // namespace
+
+TEST_CASE("store: when the database stays locked, the whole batch is unavailable and nothing is stored",
+          "[store]") {
+  Harness h;
+  populate(h);
+  const auto rows = h.rows();
+  const auto committed = h.store().stats().batches_committed;
+  {
+    Blocker blocker(*h.location());
+    auto result = h.send("counter-1", "locked", {"kitchen-1"});
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::unavailable);
+    CHECK_THAT(result.error().message, Catch::Contains("lock"));
+    CHECK_FALSE(h.store().stats().writable);
+    CHECK(h.store().stats().batches_failed == 1);
+    blocker.release();
+  }
+  // The writer's probe notices the lock is gone, without any write.
+  CHECK(eventually([&] { return h.store().stats().writable; }, std::chrono::seconds(30)));
+  CHECK(h.store().stats().batches_committed == committed);
+  CHECK(h.rows() == rows);
+  auto retried = h.send("counter-1", "locked", {"kitchen-1"});  // the same ref, retried
+  REQUIRE(retried.ok());
+  CHECK_FALSE(retried.value().duplicate);
+  CHECK(h.store().stats().writable);
+}
+
+// ---------------------------------------------------------------------------
+// FaultStore
+
+TEST_CASE("store: FaultStore fails writes without storing them and forwards the rest", "[store]") {
+  Harness h;
+  populate(h);
+  const auto id = h.sent("counter-1", "before", {"kitchen-1"});
+  const auto rows = h.rows();
+
+  // FaultStore owns its inner store; wrap a second store on the same file.
+  std::string error;
+  auto inner = open_store(h.url(), {}, error);
+  REQUIRE(inner);
+  FaultStore faulty(std::move(inner));
+
+  auto send = [&](const std::string& ref) {
+    return await<SendOutcome>([&](auto cb) {
+      faulty.send({"counter-1", ref, {"kitchen-1"}, Mode::copy, "{}", 0}, cb);
+    });
+  };
+  auto deliver = [&] {
+    return await<TransitionOutcome>([&](auto cb) { faulty.deliver("kitchen-1", id, cb); });
+  };
+
+  faulty.fail_writes(true);
+  CHECK_FALSE(faulty.stats().writable);
+  auto refused = send("during");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::unavailable);
+  auto refused_deliver = deliver();
+  REQUIRE_FALSE(refused_deliver.ok());
+  CHECK(refused_deliver.error().code == ErrorCode::unavailable);
+  auto refused_put = await<PutSessionOutcome>([&](auto cb) { faulty.put_session({"new-1", {}, {}, {}, {}}, cb); });
+  CHECK_FALSE(refused_put.ok());
+  CHECK(h.rows() == rows);
+  CHECK(h.count("SELECT COUNT(*) FROM sessions WHERE id = 'new-1'") == 0);
+
+  // Reads still pass through.
+  auto read = await<OrderDetail>([&](auto cb) { faulty.get_order(id, cb); });
+  REQUIRE(read.ok());
+  CHECK(receivers_of(read.value().order) == std::vector<std::string>{"kitchen-1=sent"});
+
+  faulty.fail_writes(false);
+  CHECK(faulty.stats().writable);
+  auto retried = send("during");
+  REQUIRE(retried.ok());
+  CHECK_FALSE(retried.value().duplicate);
+
+  faulty.fail_next_writes(2, ErrorCode::internal);
+  auto first = send("next-1");
+  auto second = send("next-2");
+  auto third = send("next-3");
+  REQUIRE_FALSE(first.ok());
+  CHECK(first.error().code == ErrorCode::internal);
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().code == ErrorCode::internal);
+  CHECK(third.ok());
+  CHECK(faulty.injected_failures() == 5);
+  CHECK(h.count("SELECT COUNT(*) FROM sync_orders WHERE ref IN ('next-1', 'next-2')") == 0);
+
+  faulty.close();
+  auto closed = send("closed");
+  REQUIRE_FALSE(closed.ok());
+  CHECK(closed.error().code == ErrorCode::unavailable);
+}

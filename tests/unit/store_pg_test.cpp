@@ -1,0 +1,248 @@
+// The Store on PostgreSQL only ([pg]): what a shared database adds. Two
+// store instances on one schema stand for two broker nodes. The outage test
+// stops and starts a real server of its own (scripts/pg-server.sh, named by
+// POSSYNC_TEST_PG_CTL). Waits poll with a bound; nothing asserts on time.
+#include "tests/support/store_harness.hpp"
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <latch>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace possync;
+using namespace possync::storage;
+using namespace possync::test;
+
+namespace {
+
+TestStorePtr pg_location() { return std::make_shared<TestStore>(StoreBackend::postgres); }
+
+// Runs a shell command; its standard output.
+std::string run(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
+  std::array<char, 512> buffer{};
+  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr) out += buffer.data();
+  const int status = ::pclose(pipe);
+  if (status != 0) throw std::runtime_error("command failed (" + std::to_string(status) + "): " + command);
+  return out;
+}
+
+// A PostgreSQL server of the test's own (so stopping it disturbs no other
+// test), started with scripts/pg-server.sh and stopped by the destructor.
+class PrivateServer {
+ public:
+  PrivateServer() {
+    const char* ctl = std::getenv("POSSYNC_TEST_PG_CTL");
+    if (ctl == nullptr || *ctl == '\0') {
+      throw std::runtime_error("POSSYNC_TEST_PG_CTL is not set (scripts/pg-server.sh start prints it)");
+    }
+    ctl_ = ctl;
+    const char* parent = std::getenv("POSSYNC_TEST_PG_DIR");
+    const std::string under = parent && *parent ? " --under '" + std::string(parent) + "'" : "";
+    const std::string out = run("'" + ctl_ + "' start" + under);
+    std::size_t start = 0;
+    while (start < out.size()) {
+      auto end = out.find('\n', start);
+      if (end == std::string::npos) end = out.size();
+      const std::string line = out.substr(start, end - start);
+      start = end + 1;
+      const std::string prefix = "export ";
+      const auto eq = line.find('=');
+      if (line.rfind(prefix, 0) != 0 || eq == std::string::npos) continue;
+      vars_[line.substr(prefix.size(), eq - prefix.size())] = line.substr(eq + 1);
+    }
+    if (vars_["POSSYNC_TEST_PG_URL"].empty() || vars_["POSSYNC_TEST_PG_DIR"].empty()) {
+      throw std::runtime_error("pg-server.sh start printed no URL: " + out);
+    }
+  }
+  ~PrivateServer() {
+    try {
+      run("'" + ctl_ + "' stop '" + dir() + "'");
+    } catch (...) {
+    }
+  }
+  PrivateServer(const PrivateServer&) = delete;
+  PrivateServer& operator=(const PrivateServer&) = delete;
+
+  std::string url() { return vars_["POSSYNC_TEST_PG_URL"]; }
+  std::string dir() { return vars_["POSSYNC_TEST_PG_DIR"]; }
+  void pause() { run("'" + ctl_ + "' pause '" + dir() + "'"); }
+  void resume() { run("'" + ctl_ + "' resume '" + dir() + "'"); }
+
+ private:
+  std::string ctl_;
+  std::map<std::string, std::string> vars_;
+};
+
+}  // namespace
+
+TEST_CASE("store[pg]: two stores migrating one fresh schema at the same moment both open, once", "[store][pg]") {
+  for (int round = 0; round < 3; ++round) {
+    auto location = pg_location();
+    std::latch start(2);
+    std::array<std::unique_ptr<Store>, 2> stores;
+    std::array<std::string, 2> errors;
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < 2; ++i) {
+      threads.emplace_back([&, i] {
+        start.arrive_and_wait();
+        stores[i] = open_store(location->url(), {}, errors[i]);
+      });
+    }
+    for (auto& t : threads) t.join();
+    INFO(errors[0] << " | " << errors[1]);
+    REQUIRE(stores[0] != nullptr);
+    REQUIRE(stores[1] != nullptr);
+    CHECK(location->scalar("SELECT COUNT(*) FROM schema_version") == 2);
+    for (auto& s : stores) s->close();
+  }
+}
+
+TEST_CASE("store[pg]: the URL may say postgres:// and carry libpq parameters", "[store][pg]") {
+  auto location = pg_location();
+  std::string url = location->url();
+  REQUIRE(url.rfind("postgresql://", 0) == 0);
+  url = "postgres://" + url.substr(std::string("postgresql://").size()) + "&connect_timeout=3";
+  std::string error;
+  auto store = open_store(url, {}, error);
+  INFO(error);
+  REQUIRE(store != nullptr);
+  CHECK(store->clustered());
+  store->close();
+  // The tables went to the schema the options named, nowhere else.
+  CHECK(location->scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '" +
+                         location->schema() + "' AND table_name = 'sync_orders'") == 1);
+}
+
+TEST_CASE("store[pg]: a claim is won by exactly one deliver when the two come from two nodes", "[store][pg]") {
+  Harness a({}, pg_location());
+  Harness b({}, a.location());
+  populate(a);
+  a.create("kitchen-2", false, true);
+  const std::vector<std::string> receivers = {"kitchen-1", "kitchen-2"};
+  for (int round = 0; round < 20; ++round) {
+    const auto id = a.sent("counter-1", "claim-" + std::to_string(round), receivers, Mode::claim);
+    std::array<std::optional<Result<TransitionOutcome>>, 2> results;
+    std::latch start(2);
+    std::thread on_a([&] {
+      start.arrive_and_wait();
+      results[0].emplace(a.deliver(receivers[0], id));
+    });
+    std::thread on_b([&] {
+      start.arrive_and_wait();
+      results[1].emplace(b.deliver(receivers[1], id));
+    });
+    on_a.join();
+    on_b.join();
+    int won = 0;
+    std::string winner;
+    for (std::size_t i = 0; i < 2; ++i) {
+      if (results[i]->ok()) {
+        ++won;
+        winner = receivers[i];
+      } else {
+        CHECK(results[i]->error().code == ErrorCode::conflict);
+        CHECK(results[i]->error().message == "order " + std::to_string(id) + " is taken");
+      }
+    }
+    REQUIRE(won == 1);
+    auto detail = b.get(id);
+    REQUIRE(detail.ok());
+    for (const auto& r : detail.value().order.receivers) {
+      CHECK(r.status == (r.session == winner ? Status::delivered : Status::taken));
+    }
+    REQUIRE(detail.value().history.size() == 4);
+    CHECK(detail.value().history[3].to == Status::taken);
+    CHECK(detail.value().history[3].by == winner);
+  }
+}
+
+TEST_CASE("store[pg]: the same (sender, ref) sent on two nodes at once is stored once", "[store][pg]") {
+  Harness a({}, pg_location());
+  Harness b({}, a.location());
+  populate(a);
+  for (int round = 0; round < 20; ++round) {
+    const std::string ref = "twice-" + std::to_string(round);
+    std::array<std::optional<Result<SendOutcome>>, 2> results;
+    std::latch start(2);
+    std::thread on_a([&] {
+      start.arrive_and_wait();
+      results[0].emplace(a.send("counter-1", ref, {"kitchen-1"}));
+    });
+    std::thread on_b([&] {
+      start.arrive_and_wait();
+      results[1].emplace(b.send("counter-1", ref, {"bar-1"}));
+    });
+    on_a.join();
+    on_b.join();
+    REQUIRE(results[0]->ok());
+    REQUIRE(results[1]->ok());
+    CHECK(results[0]->value().order.order_id == results[1]->value().order.order_id);
+    CHECK(results[0]->value().duplicate != results[1]->value().duplicate);
+  }
+  CHECK(a.count("SELECT COUNT(*) FROM sync_orders") == 20);
+  CHECK(a.count("SELECT COUNT(*) FROM deliveries") == 20);
+  CHECK(a.count("SELECT COUNT(*) FROM history") == 20);
+}
+
+TEST_CASE("store[pg]: when PostgreSQL stops, requests are unavailable at once and work resumes when it returns",
+          "[store][pg]") {
+  PrivateServer server;
+  TestStorePtr location;
+  {
+    // The schema lives in the private server's database.
+    const std::string saved = std::getenv("POSSYNC_TEST_PG_URL") ? std::getenv("POSSYNC_TEST_PG_URL") : "";
+    ::setenv("POSSYNC_TEST_PG_URL", server.url().c_str(), 1);
+    location = pg_location();
+    ::setenv("POSSYNC_TEST_PG_URL", saved.c_str(), 1);
+  }
+  Harness h({}, location);
+  populate(h);
+  const auto id = h.sent("counter-1", "before", {"kitchen-1"});
+  const auto rows = h.rows();
+  REQUIRE(h.store().stats().writable);
+
+  server.pause();
+  // The idle writer's probe notices without any request.
+  CHECK(eventually([&] { return !h.store().stats().writable; }));
+  auto refused = h.send("counter-1", "during", {"kitchen-1"});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::unavailable);
+  auto refused_deliver = h.deliver("kitchen-1", id);
+  REQUIRE_FALSE(refused_deliver.ok());
+  CHECK(refused_deliver.error().code == ErrorCode::unavailable);
+  auto refused_read = h.get(id);
+  REQUIRE_FALSE(refused_read.ok());
+  CHECK(refused_read.error().code == ErrorCode::unavailable);
+  CHECK_FALSE(h.store().stats().writable);
+
+  server.resume();
+  // The threads reconnect by themselves (backoff capped at 2 s).
+  CHECK(eventually([&] { return h.store().stats().writable; }));
+  std::optional<Result<SendOutcome>> retried;
+  CHECK(eventually([&] {
+    retried.emplace(h.send("counter-1", "during", {"kitchen-1"}));  // the same ref, retried
+    return retried->ok();
+  }));
+  REQUIRE(retried->ok());
+  CHECK_FALSE(retried->value().duplicate);  // nothing of the refused attempt was stored
+  CHECK(h.rows() == rows + 3);
+  auto delivered = h.deliver("kitchen-1", id);
+  REQUIRE(delivered.ok());
+  CHECK_FALSE(delivered.value().duplicate);
+  std::optional<Result<OrderDetail>> read;
+  CHECK(eventually([&] {
+    read.emplace(h.get(id));
+    return read->ok();
+  }));
+  REQUIRE(read->ok());
+  CHECK(receivers_of(read->value().order) == std::vector<std::string>{"kitchen-1=delivered"});
+}
