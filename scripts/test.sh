@@ -27,7 +27,19 @@ trap cleanup EXIT INT TERM
 
 jobs=$(nproc)
 step "unit and integration tests (SQLite)"
-ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300 -LE pg
+
+# The same suites against PostgreSQL (tests/CMakeLists.txt registers them a
+# second time with the label pg): a throwaway server, stopped by the trap
+# above also when a test fails. It stays up for the sanitizer pass.
+step "start PostgreSQL"
+pg_env=$(scripts/pg-server.sh start)
+eval "$pg_env"
+pg_stop="scripts/pg-server.sh stop $POSSYNC_TEST_PG_DIR"
+echo "PostgreSQL at $POSSYNC_TEST_PG_URL"
+
+step "unit and integration tests (PostgreSQL)"
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600 -L pg
 
 step "browser tests (the dashboard in headless chromium)"
 scripts/browser-tests.sh build
@@ -41,5 +53,9 @@ if [[ "${POSSYNC_SKIP_SANITIZERS:-}" != 1 ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600
 fi
+
+step "stop PostgreSQL"
+$pg_stop
+pg_stop=""
 
 step "all tests passed"
