@@ -9,6 +9,7 @@
 #include <rapidjson/document.h>
 
 #include "broker/log.hpp"
+#include "clients/web/assets.hpp"
 #include "dashboard/assets.hpp"
 #include "protocol/replies.hpp"
 #include "storage/tokens.hpp"
@@ -106,10 +107,11 @@ bool parse_statuses(std::string_view s, std::vector<protocol::Status>& out) {
   return true;
 }
 
-const char* kPlaceholderPage =
-    "<!doctype html><html><head><meta charset=utf-8><title>possync</title></head><body>"
-    "<h1>possync broker</h1><p>WebSocket endpoint: <code>/ws</code>. Ops API: <code>/api/sessions</code>, "
-    "<code>/api/orders</code> (Bearer admin token). Health: <a href=/healthz>/healthz</a>.</p></body></html>";
+// An embedded web page file (dashboard or POS page), or 404.
+HttpResponseData asset_response(const dashboard::Asset* asset) {
+  if (!asset) return error(404, "not_found", "no such file");
+  return {200, std::string(asset->content_type), std::string(asset->body)};
+}
 
 }  // namespace
 
@@ -133,11 +135,14 @@ void AdminApi::handle(const HttpRequestData& req, Done done) {
   }
   // The dashboard: its page at /, its other files under /dashboard/.
   if (path == "/" || path.starts_with("/dashboard/")) {
-    const auto* asset = dashboard::find_asset(path == "/" ? "index.html" : path.substr(std::string_view("/dashboard/").size()));
-    if (!asset) return done(error(404, "not_found", "no such file"));
-    return done({200, std::string(asset->content_type), std::string(asset->body)});
+    return done(asset_response(
+        dashboard::find_asset(path == "/" ? "index.html" : path.substr(std::string_view("/dashboard/").size()))));
   }
-  if (path == "/pos") return done({200, "text/html; charset=utf-8", kPlaceholderPage});
+  // The POS terminal page at /pos, its other files (the JavaScript client
+  // among them) under /pos/.
+  if (path == "/pos" || path.starts_with("/pos/")) {
+    return done(asset_response(pos::find_asset(path.size() <= 5 ? "index.html" : std::string_view(path).substr(5))));
+  }
   if (!path.starts_with("/api/")) return done(error(404, "not_found", "no such route"));
 
   constexpr std::string_view kBearer = "Bearer ";
