@@ -81,7 +81,9 @@ cmd_start() {
   if [[ -n "$under" ]]; then
     dir=$(mktemp -d "$under/pg.XXXXXX")
   else
-    dir=$(mktemp -d "${TMPDIR:-/tmp}/possync-pg.XXXXXX")
+    # /tmp, not $TMPDIR: the postgres user must be able to traverse every
+    # directory above the data (a TMPDIR under /root would not do).
+    dir=$(mktemp -d /tmp/possync-pg.XXXXXX)
   fi
   # The postgres user must reach its data and socket directories inside.
   chmod 755 "$dir"
