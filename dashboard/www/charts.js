@@ -4,7 +4,7 @@
 
 (function () {
   const SVG = 'http://www.w3.org/2000/svg';
-  const W = 600, H = 160, LEFT = 44, RIGHT = 8, TOP = 8, BOTTOM = 18;
+  const H = 160, LEFT = 44, RIGHT = 8, TOP = 8, BOTTOM = 18;
 
   function el(name, attrs) {
     const e = document.createElementNS(SVG, name);
@@ -22,7 +22,7 @@
 
   function fmt(v) {
     if (v >= 1000) return (v / 1000).toFixed(v >= 10000 ? 0 : 1) + 'k';
-    if (v >= 10 || v === 0) return String(Math.round(v));
+    if (v >= 10 || Number.isInteger(v)) return String(Math.round(v));
     return v.toFixed(v >= 1 ? 1 : 2);
   }
 
@@ -32,7 +32,7 @@
     constructor(container, series, capacity) {
       this.series = Array.from({ length: series }, () => []);
       this.capacity = capacity;
-      this.svg = el('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img' });
+      this.svg = el('svg', { viewBox: `0 0 600 ${H}`, preserveAspectRatio: 'none', role: 'img' });
       this.grid = el('g');
       this.paths = this.series.map((_, i) => el('path', { class: 's' + i, 'vector-effect': 'non-scaling-stroke' }));
       this.svg.append(this.grid, ...this.paths);
@@ -56,6 +56,10 @@
     }
 
     draw() {
+      // One viewBox unit per CSS pixel, so text and strokes keep their shape
+      // whatever the width (the svg is 10rem = 160px high).
+      const W = Math.max(200, Math.round(this.svg.clientWidth || 600));
+      this.svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
       let max = 0;
       for (const s of this.series) for (const v of s) if (v != null && v > max) max = v;
       max = niceMax(max);
@@ -81,7 +85,8 @@
         let d = '', pen = false;
         s.forEach((v, i) => {
           if (v == null) { pen = false; return; }
-          d += (pen ? 'L' : 'M') + x(offset + i).toFixed(1) + ' ' + y(v).toFixed(1);
+          // A lone point is a zero-length segment: its round cap shows a dot.
+          d += (pen ? 'L' : 'M') + x(offset + i).toFixed(1) + ' ' + y(v).toFixed(1) + (pen ? '' : 'l0 0');
           pen = true;
         });
         this.paths[si].setAttribute('d', d);
