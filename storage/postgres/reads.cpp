@@ -40,6 +40,7 @@ std::vector<OrderRecord> orders_with_delivery(const pqxx::result& r) {
 Result<SessionEntry> authenticate(pqxx::transaction_base& tx, const std::string& session, const std::string& token) {
   // Hash before looking: an unknown session costs the same as a known one.
   const std::string presented = hash_token(token);
+  if (has_nul(session)) return Error{ErrorCode::unauthorized, "bad session or token"};  // no such id can exist
   const pqxx::result r = tx.exec_prepared(stmt::kAuthSession, session);
   if (!r.empty() && constant_time_equal(presented, r[0][5].as<std::string>())) return read_session(r[0]);
   return Error{ErrorCode::unauthorized, "bad session or token"};
@@ -77,6 +78,10 @@ Result<std::vector<OrderRecord>> list(pqxx::transaction_base& tx, const ListQuer
 }
 
 Result<OrderPage> list_orders(pqxx::transaction_base& tx, const OrderFilter& filter) {
+  // A value PostgreSQL cannot store matches nothing (and must not be cut short).
+  for (const auto* value : {&filter.shop, &filter.sender, &filter.receiver, &filter.ref}) {
+    if (*value && has_nul(**value)) return OrderPage{};
+  }
   unsigned mask = 0;
   std::vector<std::string> params;
   const int limit = at_least_one(filter.limit);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -41,6 +42,11 @@ protocol::SessionEntry read_session(const pqxx::row& row);
 std::string text_array(const std::vector<std::string>& values);
 std::string status_array(const std::vector<protocol::Status>& statuses);
 std::string id_array(const std::vector<std::int64_t>& ids);
+
+// PostgreSQL text cannot hold U+0000, and libpq passes text parameters as C
+// strings (a NUL would silently cut the value short): values that may
+// carry one are checked with this first.
+inline bool has_nul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
 
 // NULL for an empty optional (libpqxx sends a null const char* as SQL NULL).
 inline const char* nullable(const std::optional<std::string>& value) {

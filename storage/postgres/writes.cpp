@@ -132,6 +132,15 @@ Result<SendOutcome> existing_order(WriteContext& ctx, std::int64_t order_id) {
 // ---------------------------------------------------------------------------
 
 Result<SendOutcome> send(WriteContext& ctx, const SendRequest& request) {
+  // SQLite would keep a NUL; PostgreSQL cannot, and must not look up a
+  // truncated ref (it would answer another order as the duplicate).
+  if (has_nul(request.ref)) return error(ErrorCode::bad_request, "ref: must not contain U+0000");
+  if (has_nul(request.sender)) return error(ErrorCode::forbidden, "session lacks the sender role");
+  for (std::size_t i = 0; i < request.to.size(); ++i) {
+    if (has_nul(request.to[i])) {
+      return error(ErrorCode::not_found, "to[" + std::to_string(i) + "]: unknown receiver session");
+    }
+  }
   {
     const pqxx::result r = ctx.tx.exec_prepared(stmt::kOrderByRef, request.sender, request.ref);
     if (!r.empty()) return existing_order(ctx, r[0][0].as<std::int64_t>());
@@ -245,6 +254,7 @@ Result<TransitionOutcome> deliver(WriteContext& ctx, const std::string& receiver
 
 Result<TransitionOutcome> reject(WriteContext& ctx, const std::string& receiver, std::int64_t order_id,
                                  const std::optional<std::string>& reason) {
+  if (reason && has_nul(*reason)) return error(ErrorCode::bad_request, "reason: must not contain U+0000");
   auto target = receiver_target(ctx, receiver, order_id);
   if (!target) return target.error();
   const Status current = target.value().status;
@@ -302,6 +312,7 @@ Result<PutSessionOutcome> put_session(WriteContext& ctx, const SessionUpdate& up
   if (update.shop && !protocol::valid_session_id(*update.shop)) {
     return error(ErrorCode::bad_request, "shop: invalid id '" + *update.shop + "'");
   }
+  if (update.name && has_nul(*update.name)) return error(ErrorCode::bad_request, "name: must not contain U+0000");
 
   const std::string at = now();
   PutSessionOutcome outcome;
