@@ -5,6 +5,7 @@
 #include "tests/support/store_harness.hpp"
 
 #include <array>
+#include <future>
 #include <cstdio>
 #include <cstdlib>
 #include <latch>
@@ -245,4 +246,57 @@ TEST_CASE("store[pg]: when PostgreSQL stops, requests are unavailable at once an
   }));
   REQUIRE(read->ok());
   CHECK(receivers_of(read->value().order) == std::vector<std::string>{"kitchen-1=delivered"});
+}
+
+TEST_CASE("store[pg]: text PostgreSQL cannot hold (U+0000) is refused, never cut short", "[store][pg]") {
+  Harness h({}, pg_location());
+  populate(h);
+  const auto first = h.sent("counter-1", "a", {"kitchen-1"});
+  // libpq would pass "a\0b" as "a": the duplicate of another order.
+  auto nul_ref = h.send("counter-1", std::string("a\0b", 3), {"kitchen-1"});
+  REQUIRE_FALSE(nul_ref.ok());
+  CHECK(nul_ref.error().code == ErrorCode::bad_request);
+  CHECK(nul_ref.error().message == "ref: must not contain U+0000");
+  auto nul_reason = h.reject("kitchen-1", first, std::string("out\0of stock", 12));
+  REQUIRE_FALSE(nul_reason.ok());
+  CHECK(nul_reason.error().code == ErrorCode::bad_request);
+  CHECK(h.count("SELECT COUNT(*) FROM sync_orders") == 1);
+  CHECK(h.count("SELECT COUNT(*) FROM history") == 1);
+  auto nul_auth = h.authenticate(std::string("bar-1\0x", 7), "whatever");
+  REQUIRE_FALSE(nul_auth.ok());
+  CHECK(nul_auth.error().code == ErrorCode::unauthorized);
+  OrderFilter filter;
+  filter.ref = std::string("a\0b", 3);
+  auto page = h.orders(filter);
+  REQUIRE(page.ok());
+  CHECK(page.value().orders.empty());
+}
+
+TEST_CASE("store[pg]: a request that fails in the database leaves nothing and spoils no other in its batch",
+          "[store][pg]") {
+  Harness h({}, pg_location());
+  populate(h);
+  // A CHECK constraint the store does not expect to hit: only that request fails.
+  h.location()->exec("ALTER TABLE sync_orders ADD CONSTRAINT no_poison CHECK (ref <> 'poison')");
+  std::vector<std::future<Result<SendOutcome>>> futures;
+  {
+    auto gate = Gate::writer(h.store());
+    for (const char* ref : {"one", "poison", "two"}) {
+      auto promise = std::make_shared<std::promise<Result<SendOutcome>>>();
+      futures.push_back(promise->get_future());
+      h.store().send({"counter-1", ref, {"kitchen-1"}, Mode::copy, "{}", 0},
+                     [promise](Result<SendOutcome> r) { promise->set_value(std::move(r)); });
+    }
+  }
+  auto one = futures[0].get();
+  auto poison = futures[1].get();
+  auto two = futures[2].get();
+  CHECK(one.ok());
+  REQUIRE_FALSE(poison.ok());
+  CHECK(poison.error().code == ErrorCode::internal);
+  CHECK_THAT(poison.error().message, Catch::Contains("no_poison"));
+  CHECK(two.ok());
+  CHECK(h.count("SELECT COUNT(*) FROM sync_orders") == 2);
+  CHECK(h.count("SELECT COUNT(*) FROM history") == 2);
+  CHECK(h.store().stats().writable);
 }
