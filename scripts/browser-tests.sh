@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The dashboard's browser tests: Debian's headless chromium driven by the
+# The browser tests (the ops dashboard and the POS page): Debian's headless chromium driven by the
 # npm package playwright-core (never a downloaded browser), against the
 # broker binary of a build tree. Screenshots land in artifacts/browser/.
 #   scripts/browser-tests.sh [BUILD_DIR]      (default: build)
@@ -10,10 +10,6 @@ broker="$root/$build/broker/possync-broker"
 [[ -x "$broker" ]] || { echo "browser-tests: no broker at $broker (build first)" >&2; exit 2; }
 [[ -x /usr/bin/chromium ]] || { echo "browser-tests: /usr/bin/chromium missing (scripts/setup.sh --test)" >&2; exit 2; }
 
+"$root/scripts/npm-ci-if-needed.sh" "$root/tests/browser"
 cd "$root/tests/browser"
-# npm ci only when node_modules is missing or was installed from another lock file.
-if ! cmp -s package-lock.json node_modules/.possync-installed-lock 2>/dev/null; then
-  npm ci --no-audit --no-fund
-  cp package-lock.json node_modules/.possync-installed-lock
-fi
 POSSYNC_BROKER_BIN="$broker" POSSYNC_ARTIFACTS="$root/artifacts/browser" node --test --test-concurrency=1 .

@@ -41,7 +41,10 @@ echo "PostgreSQL at $POSSYNC_TEST_PG_URL"
 step "unit and integration tests (PostgreSQL)"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600 -L pg
 
-step "browser tests (the dashboard in headless chromium)"
+step "JavaScript client tests (clients/js against the broker)"
+scripts/js-client-tests.sh build
+
+step "browser tests (the dashboard and the POS page in headless chromium)"
 scripts/browser-tests.sh build
 
 step "promtool check metrics"

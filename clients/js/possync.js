@@ -207,6 +207,7 @@ export class PossyncClient {
   close() {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.heartbeatTimer);
     this.dropSocket(CLOSE_NORMAL, 'client closed');
     this.setState('closed');
     this.failPending('closed');

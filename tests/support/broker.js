@@ -17,9 +17,9 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The broker binary: $POSSYNC_BROKER, else build/broker/possync-broker of this checkout. */
+/** The broker binary: $POSSYNC_BROKER_BIN (as for tests/browser), else build/broker/possync-broker of this checkout. */
 export function brokerBinary() {
-  return process.env.POSSYNC_BROKER || join(repoRoot, 'build', 'broker', 'possync-broker');
+  return process.env.POSSYNC_BROKER_BIN || join(repoRoot, 'build', 'broker', 'possync-broker');
 }
 
 const running = new Set();
