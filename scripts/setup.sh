@@ -8,7 +8,14 @@ set -euo pipefail
 packages=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev rapidjson-dev libsqlite3-dev libssl-dev
   libpqxx-dev prometheus-cpp-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(catch2 postgresql-15 chromium nodejs npm)
+  packages+=(catch2 postgresql-15 chromium)
+  # Node.js may come from elsewhere than Debian (NodeSource's nodejs bundles
+  # npm and conflicts with Debian's npm): only ask apt when a command is missing.
+  if ! command -v node >/dev/null; then
+    packages+=(nodejs npm)
+  elif ! command -v npm >/dev/null; then
+    packages+=(npm)
+  fi
 fi
 
 missing=()
