@@ -25,9 +25,12 @@ const screenshots = [];
 
 // A terminal: its own context (storage) and page. `dropFrames` lets a test
 // lose chosen WebSocket frames in either direction, as a flaky network would.
-async function terminal(name, { width = 1180, height = 820 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, hasTouch: true });
+// With `tabOf`, the terminal is another tab of that terminal's browser (same
+// context, shared localStorage), as a newcomer trying /pos in two tabs does.
+async function terminal(name, { width = 1180, height = 820, tabOf = null } = {}) {
+  const context = tabOf?.context || (await browser.newContext({ viewport: { width, height }, hasTouch: true }));
   const page = await context.newPage();
+  await page.setViewportSize({ width, height });
   page.setDefaultTimeout(WAIT_MS);
   const drop = { toBroker: null, toPage: null };
   await page.routeWebSocket(/\/ws$/, (ws) => {
@@ -127,7 +130,8 @@ after(async () => {
 
 test('send → receive → deliver: the kitchen cart matches the counter cart; the counter sees "delivered"', async () => {
   const counter = await terminal('counter-1');
-  const kitchen = await terminal('kitchen-1', { width: 820, height: 1180 }); // a tablet held upright
+  // Another tab of the same browser, sized like a tablet held upright.
+  const kitchen = await terminal('kitchen-1', { width: 820, height: 1180, tabOf: counter });
   try {
     await counter.page.goto(`${broker.base}/pos`);
     await counter.shot('01-sign-in');
@@ -189,9 +193,15 @@ test('send → receive → deliver: the kitchen cart matches the counter cart; t
     assert.equal(detail.order.customer.name, 'Ana Souza');
     assert.equal(detail.order.note, 'no onions, table by the window');
     assert.deepEqual(detail.order.lines.map((l) => [l.product_id, l.qty, l.price_unit, l.discount ?? 0]), [[31, 2, 9.5, 10], ['sku-77', 1, 2, 0]]);
+    // Both tabs reload: each is still its own terminal.
+    await counter.page.reload();
+    await kitchen.page.reload();
+    await counter.page.waitForSelector('[data-testid=connection][data-state=online]');
+    await kitchen.page.waitForSelector('[data-testid=connection][data-state=online]');
+    assert.match(await counter.page.getByTestId('terminal').innerText(), /counter-1/);
+    assert.match(await kitchen.page.getByTestId('terminal').innerText(), /kitchen-1/);
   } finally {
     await counter.context.close();
-    await kitchen.context.close();
   }
 });
 

@@ -1,9 +1,10 @@
 // The POS terminal page (served by the broker at /pos): sign-in, connection
 // indicator, product grid and cart, Send Order, Receive Order and the sent
 // orders, on top of the possync JavaScript client (possync.js, the same file
-// as clients/js/possync.js). The credentials stay in this browser's
-// localStorage so that a reload signs in again and the client resumes the
-// orders still in its outbox.
+// as clients/js/possync.js). The credentials stay in this tab's
+// sessionStorage, so a reload signs in again (and the client resumes the
+// orders still in its outbox, kept in localStorage per session) while two
+// tabs of one browser can be two terminals.
 import { PossyncClient } from './possync.js';
 import { $, h } from './dom.js';
 import { Cart } from './cart.js';
@@ -61,7 +62,7 @@ class PosPage {
       e.preventDefault();
       const session = $('login-session').value.trim();
       const token = $('login-token').value.trim();
-      localStorage.setItem(LOGIN_KEY, JSON.stringify({ session, token }));
+      sessionStorage.setItem(LOGIN_KEY, JSON.stringify({ session, token }));
       this.start(session, token);
     };
     $('sign-out').onclick = () => this.signOut();
@@ -73,7 +74,7 @@ class PosPage {
       e.preventDefault();
       this.confirmSend();
     };
-    const saved = JSON.parse(localStorage.getItem(LOGIN_KEY) || 'null');
+    const saved = JSON.parse(sessionStorage.getItem(LOGIN_KEY) || 'null');
     if (saved?.session && saved?.token) this.start(saved.session, saved.token);
     else this.showLogin();
   }
@@ -112,7 +113,7 @@ class PosPage {
     $('sign-out').hidden = false;
     client.connect().catch((err) => {
       if (client !== this.client) return;
-      localStorage.removeItem(LOGIN_KEY);
+      sessionStorage.removeItem(LOGIN_KEY);
       this.showLogin(`Sign-in failed: ${errorText(err)}`);
     });
   }
@@ -132,7 +133,7 @@ class PosPage {
   signOut() {
     this.client?.close();
     this.client = null;
-    localStorage.removeItem(LOGIN_KEY);
+    sessionStorage.removeItem(LOGIN_KEY);
     this.showLogin();
   }
 
@@ -146,7 +147,7 @@ class PosPage {
     this.showConnection({ state: 'idle' });
     $('login-error').hidden = !message;
     $('login-error').textContent = message || '';
-    const saved = JSON.parse(localStorage.getItem(LOGIN_KEY) || 'null');
+    const saved = JSON.parse(sessionStorage.getItem(LOGIN_KEY) || 'null');
     if (saved?.session) $('login-session').value = saved.session;
   }
 
