@@ -237,7 +237,9 @@ export class PossyncClient {
       return;
     }
     this.socket = socket;
-    const helloTimer = setTimeout(() => this.dropSocket(CLOSE_STALE, 'no welcome in time', true), this.options.helloTimeoutMs);
+    const helloTimer = setTimeout(() => {
+      if (this.socket === socket) this.dropSocket(CLOSE_STALE, 'no welcome in time', true);
+    }, this.options.helloTimeoutMs);
     socket.onopen = () => {
       this.lastFrameAt = Date.now();
       const id = this.allocId();

@@ -323,6 +323,26 @@ describe('failures', () => {
     assert.equal(storage.map.size, 0);
   });
 
+  test('a connection gone silent (no pong) is dropped and replaced', async () => {
+    // A broker with a short heartbeat, so the client pings every second.
+    const fast = await startBroker({ args: ['--heartbeat-ms', '1000'] });
+    const silent = await startProxy(new URL(fast.wsUrl).port);
+    try {
+      const token = await fast.createSession('counter-1', { sender: true });
+      const c = client('counter-1', { url: silent.url, token });
+      await c.connect();
+      const states = record(c, 'state');
+      silent.stall();
+      await waitFor(() => states.some((s) => s.state === 'online'), { timeoutMs: 10000, what: 'a new connection' });
+      assert.deepEqual(states.map((s) => s.state), ['offline', 'connecting', 'online']);
+      assert.equal(silent.accepted, 2);
+      assert.equal((await c.ping()).type, 'pong');
+    } finally {
+      await silent.close();
+      await fast.stop();
+    }
+  });
+
   test('replayed pushes are de-duplicated by order_id', async () => {
     const counter = client('counter-1');
     const kitchen = client('kitchen-1', { url: proxy.url, autoAck: false });
