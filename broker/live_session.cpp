@@ -63,6 +63,11 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "possync/" POSSYNC_VERSION); }));
     ws_.read_message_max(kMaxLiveMessageBytes);
+    // --allowed-origins applies here too, but the dashboard the broker
+    // serves itself (same origin as the request's Host) always passes.
+    const std::string_view origin = request[http::field::origin];
+    const std::string host(request[http::field::host]);
+    origin_ok_ = origin_allowed(config_, origin) || origin == "http://" + host || origin == "https://" + host;
     ws_.async_accept(request, [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
   }
 
@@ -126,6 +131,7 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
     }
     registered_ = true;
     logger().write(LogLevel::info, "connection_open", {{"path", "/api/live"}, {"remote", remote_}});
+    if (!origin_ok_) return begin_close(1008, "origin not allowed");
     if (ctx_.stopping) return begin_close(1001, "broker shutting down");
     hello_timer_.expires_after(std::chrono::milliseconds(config_.hello_timeout_ms));
     hello_timer_.async_wait([self = shared_from_this()](beast::error_code e) {
@@ -267,6 +273,7 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
   std::optional<websocket::close_reason> pending_close_;
   int close_code_ = 1006;  // until a close frame says otherwise
   std::string close_reason_;
+  bool origin_ok_ = true;
   bool registered_ = false;
   bool authenticated_ = false;
   bool writing_ = false;

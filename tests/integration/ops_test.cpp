@@ -46,10 +46,11 @@ rapidjson::Document parse(const std::string& body) {
 // A dashboard's /api/live connection: records every message and the close.
 class LiveClient {
  public:
-  explicit LiveClient(std::uint16_t port) {
+  explicit LiveClient(std::uint16_t port, std::string origin = "") {
     possync::client::Options o;
     o.port = port;
     o.path = "/api/live";
+    o.origin = std::move(origin);
     client_ = possync::client::Client::create(runtime(), o);
     client_->on_push([inbox = inbox_](MessagePtr m) {
       std::lock_guard lock(inbox->mu);
@@ -299,6 +300,23 @@ TEST_CASE("live: no hello in time closes with 4408", "[ops]") {
   LiveClient live(broker.port());
   REQUIRE(live.connect());
   CHECK(live.wait_closed() == 4408);
+}
+
+TEST_CASE("live: --allowed-origins closes foreign browser origins with 1008, never the dashboard's own", "[ops]") {
+  TestBroker broker(BrokerOptions{[](possync::broker::Config& c) { c.allowed_origins = {"https://pos.example"}; }});
+  LiveClient foreign(broker.port(), "https://evil.example");
+  REQUIRE(foreign.connect());
+  CHECK(foreign.wait_closed() == 1008);
+
+  // The page the broker serves itself connects from the broker's own origin.
+  LiveClient own(broker.port(), "http://127.0.0.1:" + std::to_string(broker.port()));
+  REQUIRE(own.connect());
+  own.hello(broker.admin_token());
+  CHECK(own.wait_type("welcome"));
+  LiveClient listed(broker.port(), "https://pos.example");
+  REQUIRE(listed.connect());
+  listed.hello(broker.admin_token());
+  CHECK(listed.wait_type("welcome"));
 }
 
 TEST_CASE_METHOD(OpsFixture, "live: events for an order, its status changes and presence", "[ops]") {
