@@ -72,10 +72,10 @@ const nextRef = (what) => `${what}-${process.pid}-${++refCounter}`;
 
 before(async () => {
   broker = await startBroker();
-  tokens['counter-1'] = await broker.createSession('counter-1', { name: 'Counter 1', sender: true });
-  tokens['kitchen-1'] = await broker.createSession('kitchen-1', { name: 'Kitchen 1', receiver: true });
-  tokens['kitchen-2'] = await broker.createSession('kitchen-2', { name: 'Kitchen 2', receiver: true });
-  tokens['bar-1'] = await broker.createSession('bar-1', { name: 'Bar 1', sender: true, receiver: true });
+  tokens['counter-1'] = await broker.addSession('counter-1', { name: 'Counter 1', sender: true });
+  tokens['kitchen-1'] = await broker.addSession('kitchen-1', { name: 'Kitchen 1', receiver: true });
+  tokens['kitchen-2'] = await broker.addSession('kitchen-2', { name: 'Kitchen 2', receiver: true });
+  tokens['bar-1'] = await broker.addSession('bar-1', { name: 'Bar 1', sender: true, receiver: true });
   proxy = await startProxy(new URL(broker.wsUrl).port);
 });
 
@@ -328,7 +328,7 @@ describe('failures', () => {
     const fast = await startBroker({ args: ['--heartbeat-ms', '1000'] });
     const silent = await startProxy(new URL(fast.wsUrl).port);
     try {
-      const token = await fast.createSession('counter-1', { sender: true });
+      const token = await fast.addSession('counter-1', { sender: true });
       const c = client('counter-1', { url: silent.url, token });
       await c.connect();
       const states = record(c, 'state');
