@@ -6,13 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { PosClient, WAIT_MS, sampleOrder, startBroker } from './support.js';
+import { PosClient, WAIT_MS, sampleOrder, launchChromium, startBroker } from './support.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const brokerBin = process.env.POSSYNC_BROKER_BIN || path.join(root, 'build/broker/possync-broker');
-const chromiumBin = process.env.POSSYNC_CHROMIUM || '/usr/bin/chromium';
 const artifacts = process.env.POSSYNC_ARTIFACTS || path.join(root, 'artifacts/browser');
 const ADMIN = 'browser-test-admin-token-0123456789';
 
@@ -36,12 +34,7 @@ before(async () => {
   kitchen = await PosClient.connect(broker.base, 'kitchen-1', tokens.kitchen);
   bar = await PosClient.connect(broker.base, 'bar-1', tokens.bar);
   counter = await PosClient.connect(broker.base, 'counter-1', tokens.counter);
-  browser = await chromium.launch({
-    executablePath: chromiumBin,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   // A laptop-sized window; the layout also reflows for tablets.
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
   page.setDefaultTimeout(WAIT_MS);

@@ -9,13 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { WAIT_MS, startBroker } from './support.js';
+import { WAIT_MS, launchChromium, startBroker } from './support.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const brokerBin = process.env.POSSYNC_BROKER_BIN || path.join(root, 'build/broker/possync-broker');
-const chromiumBin = process.env.POSSYNC_CHROMIUM || '/usr/bin/chromium';
 const artifacts = path.join(process.env.POSSYNC_ARTIFACTS || path.join(root, 'artifacts/browser'), 'pos');
 const ADMIN = 'pos-browser-test-admin-token-0123456789';
 
@@ -114,12 +112,7 @@ before(async () => {
   for (const [id, name] of [['counter-1', 'Counter 1'], ['kitchen-1', 'Kitchen 1'], ['kitchen-2', 'Kitchen 2']]) {
     assert.equal((await broker.api('PUT', `/api/sessions/${id}`, { name })).status, 200);
   }
-  browser = await chromium.launch({
-    executablePath: chromiumBin,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -2,10 +2,22 @@
 // ephemeral 127.0.0.1 port with a fresh SQLite file, the ops HTTP API, and
 // a small WebSocket POS client. Every wait is bounded; nothing asserts on
 // elapsed time.
+import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
 import { startBroker as startSharedBroker } from '../support/broker.js';
 
 export const WAIT_MS = 10000;
+
+// Debian's chromium ($POSSYNC_CHROMIUM), headless, with the flags a root
+// container needs (BUILD-NOTES.md); never a browser downloaded by playwright.
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.POSSYNC_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+}
 
 // The broker: tests/support/broker.js (shared with clients/js's tests), with
 // this folder's positional signature. `listen` and `dir` restart one on the
