@@ -62,10 +62,16 @@ struct Cluster::HistoryRow {
 
 Cluster::Cluster(std::string url, std::string channel, ClusterOptions options,
                  std::function<void(const ClusterEvent&)> handler)
-    : url_(std::move(url)), channel_(std::move(channel)), options_(std::move(options)), handler_(std::move(handler)) {
+    : url_(std::move(url)),
+      channel_(std::move(channel)),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      started_unix_ms_(protocol::now_unix_ms()) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
+  std::future<void> first_attempt = first_attempt_done_.get_future();
   thread_ = std::thread([this] { run(); });
+  first_attempt.wait_for(std::chrono::milliseconds(kFirstJoinWaitMs));
 }
 
 Cluster::~Cluster() {
@@ -119,7 +125,13 @@ void Cluster::run() {
       if (stopping_) break;
     }
     if (!conn_) {
-      if (!connect_and_join()) {
+      const bool first = !joined_once_ && !first_attempt_failed_;
+      const bool joined = connect_and_join();
+      if (first) {
+        first_attempt_failed_ = !joined;
+        first_attempt_done_.set_value();
+      }
+      if (!joined) {
         wait_for_work(static_cast<int>(backoff.next().count()));
         continue;
       }
@@ -129,13 +141,17 @@ void Cluster::run() {
     try {
       const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next_heartbeat - Clock::now());
       wait_for_work(static_cast<int>(std::max<std::int64_t>(0, until.count())));
-      process_notifications();
       sync_presence();
       send_revocations();
       if (Clock::now() >= next_heartbeat) {
         heartbeat();
         reap();
         next_heartbeat = Clock::now() + std::chrono::milliseconds(std::max(1, options_.heartbeat_ms));
+      }
+      // Last, and until none is left: libpq also buffers notifications that
+      // arrive during the queries above (and during the fetches), which
+      // poll() would not report again.
+      while (process_notifications()) {
       }
     } catch (...) {
       const std::string reason = current_reason();
@@ -173,7 +189,7 @@ bool Cluster::connect_and_join() {
             {options_.node_id, row[0].as<std::string>(), row[1].as<std::string>(), 0}));
       }
       notify(tx, gone);
-      watermark_ = tx.exec_prepared1(stmt::kJoinNode, options_.node_id)[0].as<std::string>();
+      const std::string joined_at = tx.exec_prepared1(stmt::kJoinNode, options_.node_id)[0].as<std::string>();
       // What the other nodes hold now; later changes arrive as events.
       remote_.clear();
       for (const auto& row : tx.exec_prepared(stmt::kRemotePresence, options_.node_id, options_.node_timeout_ms)) {
@@ -182,6 +198,13 @@ bool Cluster::connect_and_join() {
         remote_[{p.node, p.session}] = p;
       }
       tx.commit();
+      if (first_attempt_failed_) {
+        // start_cluster() returned before this LISTEN: what other nodes
+        // committed since then (this node's clock; the margin covers skew).
+        watermark_ = protocol::format_time_ms(started_unix_ms_);
+        recover();
+      }
+      watermark_ = joined_at;
       joined_once_ = true;
     } else {
       log_line("cluster listener reconnected; re-reading what it may have missed");
@@ -233,9 +256,9 @@ void Cluster::emit(const ClusterEvent& event) noexcept {
 // ---------------------------------------------------------------------------
 // Notifications → events
 
-void Cluster::process_notifications() {
+bool Cluster::process_notifications() {
   conn_->get_notifs();  // throws when the connection is gone
-  if (payloads_.empty()) return;
+  if (payloads_.empty()) return false;
   std::vector<feed::Record> records;
   for (const std::string& payload : payloads_) {
     auto decoded = feed::decode(payload);
@@ -251,6 +274,7 @@ void Cluster::process_notifications() {
   }
   payloads_.clear();
   handle_records(records);
+  return true;
 }
 
 void Cluster::handle_records(const std::vector<feed::Record>& records) {

@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -68,8 +69,13 @@ class Cluster {
  public:
   static constexpr std::int64_t kRecoveryMarginMs = 30000;
   static constexpr std::size_t kRecentIds = 200000;
+  static constexpr int kFirstJoinWaitMs = 10000;
 
-  // Starts the thread; it connects (retrying with backoff) by itself.
+  // Starts the thread and waits (at most kFirstJoinWaitMs) for its first
+  // attempt to connect and LISTEN, so that a node that serves right after
+  // hears every commit from then on. When that attempt fails, the thread
+  // keeps trying with backoff, and its first join re-reads history from the
+  // moment of this call (minus the margin): nothing is lost meanwhile.
   Cluster(std::string url, std::string channel, ClusterOptions options,
           std::function<void(const ClusterEvent&)> handler);
   ~Cluster();
@@ -94,7 +100,7 @@ class Cluster {
   bool connect_and_join();
   void drop_connection();
   void wait_for_work(int timeout_ms);
-  void process_notifications();
+  bool process_notifications();  // true when there were some
   void handle_records(const std::vector<feed::Record>& records);
   void emit_history(pqxx::transaction_base& tx, const std::vector<HistoryRow>& rows);
   void apply_presence(const NodePresence& presence);
@@ -126,6 +132,9 @@ class Cluster {
   std::vector<std::string> payloads_;  // received, not yet handled
   std::string watermark_;              // server time of the last round trip known live ("" before the first)
   bool joined_once_ = false;
+  bool first_attempt_failed_ = false;
+  const std::int64_t started_unix_ms_;     // when start_cluster was called (this node's clock)
+  std::promise<void> first_attempt_done_;  // set after the first connect attempt
   std::map<std::pair<std::string, std::string>, NodePresence> remote_;  // (node, session) → other nodes' presence
   RecentIds emitted_history_{kRecentIds};
   RecentIds emitted_orders_{kRecentIds};

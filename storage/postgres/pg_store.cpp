@@ -278,10 +278,15 @@ void PgStore::fail_queued_reads(const std::string& reason) {
 // Cluster
 
 void PgStore::start_cluster(ClusterOptions options, std::function<void(const ClusterEvent&)> handler) {
+  {
+    std::lock_guard lock(state_mutex_);
+    if (cluster_options_) return;  // once
+    cluster_options_ = options;    // history rows carry the node id from now on
+  }
+  // Outside the lock: it waits for the listener's first connection.
+  auto cluster = std::make_unique<Cluster>(url_, channel_, std::move(options), std::move(handler));
   std::lock_guard lock(state_mutex_);
-  if (cluster_ || cluster_options_) return;  // once
-  cluster_options_ = options;
-  cluster_ = std::make_unique<Cluster>(url_, channel_, std::move(options), std::move(handler));
+  cluster_ = std::move(cluster);
 }
 
 void PgStore::set_presence(std::string session, std::string shop, int connections) {

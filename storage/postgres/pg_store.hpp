@@ -23,11 +23,13 @@
 //    unknown: the batch is answered `unavailable` and a retry of the same
 //    request is answered as a duplicate if the commit did happen.
 //  * Cluster (clustered() is true): start_cluster() starts cluster.hpp's
-//    listener thread; history rows carry this node's id.
+//    listener thread and waits (10 s at most) until it LISTENs; history rows
+//    carry this node's id from then on. close() leaves the cluster.
 //
 // Beyond store.hpp: close() called from one of the store's own callbacks only
 // stops intake; the owner's close() or the destructor finishes the job. The
-// destructor must not run on a store thread.
+// destructor must not run on a store thread, and close() must not be called
+// from the cluster event handler.
 #pragma once
 
 #include <atomic>
