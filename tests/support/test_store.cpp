@@ -94,7 +94,7 @@ std::string pg_url_for_schema(const std::string& base, const std::string& schema
   return base + (base.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
 }
 
-TestStore::TestStore(StoreBackend backend) : backend_(backend) {
+TestStore::TestStore(StoreBackend backend, std::string pg_base) : backend_(backend), pg_base_(std::move(pg_base)) {
   static std::atomic<int> counter{0};
   if (backend_ == StoreBackend::sqlite) {
     std::string pattern = (fs::temp_directory_path() / "possync-store-XXXXXX").string();
@@ -104,7 +104,8 @@ TestStore::TestStore(StoreBackend backend) : backend_(backend) {
     url_ = "sqlite:" + file_.string();
     return;
   }
-  const std::string base = pg_base_url();
+  if (pg_base_.empty()) pg_base_ = pg_base_url();
+  const std::string& base = pg_base_;
   schema_ = "t_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   pqxx::connection conn(base);
   pqxx::nontransaction tx(conn);
@@ -121,7 +122,7 @@ TestStore::~TestStore() {
     return;
   }
   try {
-    pqxx::connection conn(pg_base_url());
+    pqxx::connection conn(pg_base_);
     pqxx::nontransaction tx(conn);
     tx.exec("DROP SCHEMA IF EXISTS " + tx.quote_name(schema_) + " CASCADE");
   } catch (...) {

@@ -36,7 +36,9 @@ std::string pg_url_for_schema(const std::string& base, const std::string& schema
 // dropped) by the destructor. Close every store using it first.
 class TestStore {
  public:
-  explicit TestStore(StoreBackend backend = test_backend());
+  // `pg_base`: the database to create the schema in (default
+  // POSSYNC_TEST_PG_URL).
+  explicit TestStore(StoreBackend backend = test_backend(), std::string pg_base = "");
   ~TestStore();
   TestStore(const TestStore&) = delete;
   TestStore& operator=(const TestStore&) = delete;
@@ -65,6 +67,7 @@ class TestStore {
   std::filesystem::path dir_;
   std::filesystem::path file_;
   std::string schema_;
+  std::string pg_base_;
 };
 
 using TestStorePtr = std::shared_ptr<TestStore>;

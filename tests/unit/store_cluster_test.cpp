@@ -4,12 +4,14 @@
 // is reaped, and a listener that lost its connection re-reads what it
 // missed. Small heartbeat/timeout values; waits poll with a bound and never
 // assert on elapsed time.
+#include "tests/support/pg_server.hpp"
 #include "tests/support/store_harness.hpp"
 
 #include <condition_variable>
 #include <functional>
 #include <latch>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -290,4 +292,37 @@ TEST_CASE("cluster[pg]: after the listener lost its connection, what was committ
   CHECK(on_b.wait(order_event(after)));
   // What was emitted before the gap is not emitted again.
   CHECK(on_b.count(order_event(before)) == 1);
+}
+
+TEST_CASE("cluster[pg]: listeners that start or reconnect during a database outage miss nothing",
+          "[store][pg]") {
+  PrivateServer server;
+  auto location = server.new_location();
+  Events on_a;
+  Events on_b;
+  Harness a({}, location);
+  Harness b({}, location);
+  a.store().start_cluster(node("node-a"), on_a.handler());
+  populate(a);
+
+  server.pause();
+  // B's listener cannot connect: start_cluster returns after its first
+  // attempt, and it keeps trying.
+  b.store().start_cluster(node("node-b"), on_b.handler());
+  server.resume();
+
+  std::optional<Result<SendOutcome>> sent;
+  REQUIRE(eventually([&] {
+    sent.emplace(a.send("counter-1", "after-outage", {"kitchen-1"}));
+    return sent->ok();
+  }));
+  const auto id = sent->value().order.order_id;
+  CHECK(on_b.wait(order_event(id)));
+  // And back to A, whose listener lost its connection in the outage.
+  std::optional<Result<TransitionOutcome>> delivered;
+  REQUIRE(eventually([&] {
+    delivered.emplace(b.deliver("kitchen-1", id));
+    return delivered->ok();
+  }));
+  CHECK(on_a.wait(change_event(id, "kitchen-1", Status::delivered)));
 }

@@ -2,6 +2,7 @@
 // store instances on one schema stand for two broker nodes. The outage test
 // stops and starts a real server of its own (scripts/pg-server.sh, named by
 // POSSYNC_TEST_PG_CTL). Waits poll with a bound; nothing asserts on time.
+#include "tests/support/pg_server.hpp"
 #include "tests/support/store_harness.hpp"
 
 #include <array>
@@ -23,65 +24,6 @@ using namespace possync::test;
 namespace {
 
 TestStorePtr pg_location() { return std::make_shared<TestStore>(StoreBackend::postgres); }
-
-// Runs a shell command; its standard output.
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
-  std::array<char, 512> buffer{};
-  while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr) out += buffer.data();
-  const int status = ::pclose(pipe);
-  if (status != 0) throw std::runtime_error("command failed (" + std::to_string(status) + "): " + command);
-  return out;
-}
-
-// A PostgreSQL server of the test's own (so stopping it disturbs no other
-// test), started with scripts/pg-server.sh and stopped by the destructor.
-class PrivateServer {
- public:
-  PrivateServer() {
-    const char* ctl = std::getenv("POSSYNC_TEST_PG_CTL");
-    if (ctl == nullptr || *ctl == '\0') {
-      throw std::runtime_error("POSSYNC_TEST_PG_CTL is not set (scripts/pg-server.sh start prints it)");
-    }
-    ctl_ = ctl;
-    const char* parent = std::getenv("POSSYNC_TEST_PG_DIR");
-    const std::string under = parent && *parent ? " --under '" + std::string(parent) + "'" : "";
-    const std::string out = run("'" + ctl_ + "' start" + under);
-    std::size_t start = 0;
-    while (start < out.size()) {
-      auto end = out.find('\n', start);
-      if (end == std::string::npos) end = out.size();
-      const std::string line = out.substr(start, end - start);
-      start = end + 1;
-      const std::string prefix = "export ";
-      const auto eq = line.find('=');
-      if (line.rfind(prefix, 0) != 0 || eq == std::string::npos) continue;
-      vars_[line.substr(prefix.size(), eq - prefix.size())] = line.substr(eq + 1);
-    }
-    if (vars_["POSSYNC_TEST_PG_URL"].empty() || vars_["POSSYNC_TEST_PG_DIR"].empty()) {
-      throw std::runtime_error("pg-server.sh start printed no URL: " + out);
-    }
-  }
-  ~PrivateServer() {
-    try {
-      run("'" + ctl_ + "' stop '" + dir() + "'");
-    } catch (...) {
-    }
-  }
-  PrivateServer(const PrivateServer&) = delete;
-  PrivateServer& operator=(const PrivateServer&) = delete;
-
-  std::string url() { return vars_["POSSYNC_TEST_PG_URL"]; }
-  std::string dir() { return vars_["POSSYNC_TEST_PG_DIR"]; }
-  void pause() { run("'" + ctl_ + "' pause '" + dir() + "'"); }
-  void resume() { run("'" + ctl_ + "' resume '" + dir() + "'"); }
-
- private:
-  std::string ctl_;
-  std::map<std::string, std::string> vars_;
-};
 
 }  // namespace
 
@@ -197,14 +139,7 @@ TEST_CASE("store[pg]: the same (sender, ref) sent on two nodes at once is stored
 TEST_CASE("store[pg]: when PostgreSQL stops, requests are unavailable at once and work resumes when it returns",
           "[store][pg]") {
   PrivateServer server;
-  TestStorePtr location;
-  {
-    // The schema lives in the private server's database.
-    const std::string saved = std::getenv("POSSYNC_TEST_PG_URL") ? std::getenv("POSSYNC_TEST_PG_URL") : "";
-    ::setenv("POSSYNC_TEST_PG_URL", server.url().c_str(), 1);
-    location = pg_location();
-    ::setenv("POSSYNC_TEST_PG_URL", saved.c_str(), 1);
-  }
+  auto location = server.new_location();
   Harness h({}, location);
   populate(h);
   const auto id = h.sent("counter-1", "before", {"kitchen-1"});
