@@ -2,7 +2,8 @@
 # assets.hpp). Run as: cmake -DASSETS_DIR=… -DOUTPUT=… -P embed_assets.cmake
 # Other web pages reuse it with -DNAMESPACE=… -DHEADER=…: the header declares
 # embedded_assets() in that namespace, where `Asset` names dashboard::Asset
-# (clients/web does so for the POS page at /pos).
+# (clients/web does so for the POS page at /pos; cmake/EmbedAssets.cmake
+# wires both).
 #
 # Every byte is written as a \xNN escape, so no content can break the
 # literal; long files are split into several literals that the compiler
