@@ -4,7 +4,7 @@
 // context (its own localStorage, like a separate tablet). Screenshots of
 // every step go to artifacts/browser/pos/. Run with the dashboard's tests:
 // scripts/browser-tests.sh.
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +20,7 @@ const ADMIN = 'pos-browser-test-admin-token-0123456789';
 let broker, browser;
 const tokens = {};
 const screenshots = [];
+const pageErrors = []; // uncaught exceptions in any page: each fails its test
 
 // A terminal: its own context (storage) and page. `dropFrames` lets a test
 // lose chosen WebSocket frames in either direction, as a flaky network would.
@@ -28,6 +29,7 @@ const screenshots = [];
 async function terminal(name, { width = 1180, height = 820, tabOf = null } = {}) {
   const context = tabOf?.context || (await browser.newContext({ viewport: { width, height }, hasTouch: true }));
   const page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(`${name}: ${err.message}`));
   await page.setViewportSize({ width, height });
   page.setDefaultTimeout(WAIT_MS);
   const drop = { toBroker: null, toPage: null };
@@ -113,6 +115,10 @@ before(async () => {
     assert.equal((await broker.api('PUT', `/api/sessions/${id}`, { name })).status, 200);
   }
   browser = await launchChromium();
+});
+
+afterEach(() => {
+  assert.deepEqual(pageErrors.splice(0), [], 'no uncaught exception in the pages');
 });
 
 after(async () => {
@@ -312,6 +318,30 @@ test('a reload of the sender page in the middle of a send neither loses nor dupl
   }
 });
 
+test('a broker error is shown in words: the receiver was deleted while the dialog was open', async () => {
+  await broker.addSession('kitchen-9', { receiver: true });
+  const counter = await terminal('counter-1');
+  try {
+    await signIn(counter, 'counter-1');
+    await addProduct(counter.page, 'Lemonade');
+    const ref = await sendTo(counter, ['kitchen-9']);
+    assert.equal((await broker.api('DELETE', '/api/sessions/kitchen-9')).status, 204);
+    await counter.page.getByTestId('send-confirm').click();
+    const toast = counter.page.locator('[data-testid=toasts] .toast[data-kind=error]');
+    await toast.waitFor();
+    assert.match(await toast.innerText(), /The order was not sent: not found: .*kitchen-9/);
+    const item = counter.page.locator(`[data-testid=sent-item][data-ref="${ref}"][data-state=failed]`);
+    await item.waitFor();
+    assert.match(await item.getByTestId('sent-error').innerText(), /not found/);
+    // The cart is back for the cashier to send elsewhere.
+    assert.equal(await counter.page.locator('#cart-lines tr').count(), 1);
+    assert.equal((await storedOrders(ref)).length, 0);
+    await counter.shot('19-error-receiver-deleted');
+  } finally {
+    await counter.context.close();
+  }
+});
+
 test('the page on a phone-sized screen keeps large touch targets', async () => {
   const phone = await terminal('kitchen-1', { width: 390, height: 844 });
   try {
@@ -322,7 +352,7 @@ test('the page on a phone-sized screen keeps large touch targets', async () => {
         .map((b) => b.getBoundingClientRect())
         .filter((r) => r.height < 40 || r.width < 40).length);
     assert.equal(small, 0, 'every visible button is at least 40 px each way');
-    await phone.shot('19-phone-layout');
+    await phone.shot('20-phone-layout');
   } finally {
     await phone.context.close();
   }

@@ -25,8 +25,11 @@ export function errorText(err) {
       return `this terminal is not allowed to do that (${detail || 'missing role'}).`;
     case 'not_found':
       return `not found: ${detail || 'no such order or session'}.`;
-    case 'conflict':
-      return `the order is already ${detail.replace(/^.*?:\s*/, '') || 'closed'}.`;
+    case 'conflict': {
+      // "order 42 is cancelled", "every delivery of order 42 is final"
+      const status = /\bis (\w+)$/.exec(detail)?.[1];
+      return status ? `the order is already ${status}.` : `the order can no longer change (${detail}).`;
+    }
     case 'too_large':
       return `too large: ${detail}.`;
     case 'rate_limited':
@@ -81,6 +84,10 @@ class PosPage {
 
   nameOf(session) {
     return this.client?.directory.get(session)?.name || session;
+  }
+
+  errorText(err) {
+    return errorText(err);
   }
 
   // ---- session -----------------------------------------------------------------
