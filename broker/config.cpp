@@ -153,8 +153,14 @@ const std::vector<Option>& options() {
 
 }  // namespace
 
-bool origin_allowed(const Config& config, std::string_view origin) {
+bool origin_allowed(const Config& config, std::string_view origin, std::string_view host) {
   if (origin.empty() || config.allowed_origins.empty()) return true;
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (!host.empty() && origin.size() == scheme.size() + host.size() && origin.starts_with(scheme) &&
+        origin.substr(scheme.size()) == host) {
+      return true;
+    }
+  }
   for (const auto& o : config.allowed_origins) {
     if (o == origin) return true;
   }

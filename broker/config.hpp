@@ -65,7 +65,9 @@ struct ParsedArgs {
 };
 
 // PROTOCOL.md clarification 19: no Origin header, or no allow-list, passes.
-bool origin_allowed(const Config& config, std::string_view origin);
+// The broker's own origin (pages it serves: /, /pos) always passes; `host`
+// is the request's Host header.
+bool origin_allowed(const Config& config, std::string_view origin, std::string_view host);
 
 using EnvLookup = std::function<const char*(const char*)>;
 ParsedArgs parse_args(int argc, const char* const* argv, const EnvLookup& env);

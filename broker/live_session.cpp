@@ -63,11 +63,10 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "possync/" POSSYNC_VERSION); }));
     ws_.read_message_max(kMaxLiveMessageBytes);
-    // --allowed-origins applies here too, but the dashboard the broker
-    // serves itself (same origin as the request's Host) always passes.
-    const std::string_view origin = request[http::field::origin];
-    const std::string host(request[http::field::host]);
-    origin_ok_ = origin_allowed(config_, origin) || origin == "http://" + host || origin == "https://" + host;
+    // --allowed-origins applies here too; the dashboard the broker serves
+    // itself (same origin as the request's Host) always passes.
+    origin_ok_ = origin_allowed(config_, std::string_view(request[http::field::origin]),
+                                std::string_view(request[http::field::host]));
     ws_.async_accept(request, [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
   }
 

@@ -55,7 +55,8 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
     // fail the connection with close code 1009.
     ws_.read_message_max(config_.max_message_bytes);
     ws_.auto_fragment(false);
-    origin_ok_ = origin_allowed(config_, std::string_view(request[http::field::origin]));
+    origin_ok_ = origin_allowed(config_, std::string_view(request[http::field::origin]),
+                                std::string_view(request[http::field::host]));
     ws_.async_accept(request, [self = shared_from_this()](beast::error_code e) { self->on_accept(e); });
   }
 

@@ -444,7 +444,10 @@ void Connection::on_write(error_code ec, std::size_t) {
     write_queue_.clear();
     if (ec && live && failure_.empty()) {
       failure_ = "write: " + ec.message();
-      lowest().close();  // ends the read loop, which reports the close
+      // A peer that failed the connection (e.g. 1009 for our frame) sent a
+      // close frame before resetting: let a pending read see it and report
+      // its code. Only a timed-out write, which no read will notice, closes.
+      if (!reading_ || ec == beast::error::timeout) lowest().close();
     }
     return;
   }

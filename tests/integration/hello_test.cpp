@@ -1,6 +1,7 @@
 // hello, welcome, the directory, ping, and every way a hello can fail.
 #include <catch2/catch.hpp>
 
+#include "broker/config.hpp"
 #include "tests/integration/harness.hpp"
 
 using namespace possync::test;
@@ -158,4 +159,14 @@ TEST_CASE("origins: a browser origin outside --allowed-origins is upgraded, then
   CHECK(good.connect_and_hello().ok());
   TestClient native(broker.port(), "kitchen-1", token);  // no Origin header: not a browser
   CHECK(native.connect_and_hello().ok());
+}
+
+TEST_CASE("origins: pages the broker serves itself (same origin as Host) always pass", "[hello]") {
+  possync::broker::Config c;
+  c.allowed_origins = {"https://pos.example"};
+  CHECK(possync::broker::origin_allowed(c, "http://127.0.0.1:8080", "127.0.0.1:8080"));
+  CHECK(possync::broker::origin_allowed(c, "https://pos.example", "127.0.0.1:8080"));
+  CHECK_FALSE(possync::broker::origin_allowed(c, "http://127.0.0.1:8081", "127.0.0.1:8080"));
+  CHECK_FALSE(possync::broker::origin_allowed(c, "http://evil.example", "evil.example.127.0.0.1:8080"));
+  CHECK(possync::broker::origin_allowed(c, "", "127.0.0.1:8080"));
 }

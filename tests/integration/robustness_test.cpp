@@ -133,7 +133,22 @@ TEST_CASE("limits: a frame of exactly the limit is accepted; one byte more close
   REQUIRE(pong);
   CHECK(pong->type() == "pong");
   k.send_text(head + std::string(4096 - head.size() - 1, 'x') + "\"}");
-  CHECK(k.wait_closed().value_or(-1) == 1009);
+  auto code = k.wait_closed();
+  REQUIRE(code);  // the oversized frame always ends the connection
+  // Beast fails the connection at once: it sends 1009 and closes while the
+  // rest of our frame may still be in flight, so now and then the client's
+  // socket is reset before it reads the close frame (1006). The code is
+  // asserted on the first of a few attempts that the client could read.
+  int attempts = 1;
+  while (*code == 1006 && attempts < 5) {
+    TestClient again(p.broker.port(), "kitchen-1", p.kitchen_token);
+    REQUIRE(again.connect_and_hello().ok());
+    again.send_text(head + std::string(4096 - head.size() - 1, 'x') + "\"}");
+    code = again.wait_closed();
+    REQUIRE(code);
+    ++attempts;
+  }
+  CHECK(*code == 1009);
   TestClient other(p.broker.port(), "kitchen-1", p.kitchen_token);
   CHECK(other.connect_and_hello().ok());  // the broker is still up
 }
