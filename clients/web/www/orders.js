@@ -9,6 +9,14 @@ const lineCount = (order) => {
   return `${n} line${n === 1 ? '' : 's'}`;
 };
 const FINAL = new Set(['delivered', 'rejected', 'cancelled', 'taken']);
+// How far a delivery got; statuses only move forward, so of two reports of
+// one delivery (a push and a list reply, in any order) the further one wins.
+const rank = (status) => (FINAL.has(status) ? 3 : { pending: 0, sent: 1, received: 2 }[status] ?? 0);
+function furthest(a = [], b = []) {
+  const out = new Map(a.map((r) => [r.session, r]));
+  for (const r of b) if (!out.has(r.session) || rank(r.status) > rank(out.get(r.session).status)) out.set(r.session, r);
+  return [...out.values()];
+}
 const ACTIONABLE = new Set(['sent', 'received']);
 
 export class Inbox {
@@ -16,19 +24,22 @@ export class Inbox {
   constructor(app) {
     this.app = app;
     this.entries = new Map(); // order_id → entry
+    this.seq = 0; // bumped by every push, so a refresh keeps what arrived during it
   }
 
   async refresh() {
+    const since = this.seq;
     const orders = await this.app.client.list({ box: 'inbox' });
     const fresh = new Map(orders.map((o) => [o.order_id, o]));
-    // Entries that ended meanwhile (taken, cancelled) stay visible until dismissed.
-    for (const [id, e] of this.entries) if (!fresh.has(id) && FINAL.has(e.status)) fresh.set(id, e);
+    // Pushes that overtook the list reply, and entries that ended meanwhile
+    // (taken, cancelled: visible until dismissed) stay.
+    for (const [id, e] of this.entries) if (!fresh.has(id) && (e.seq > since || FINAL.has(e.status))) fresh.set(id, e);
     this.entries = fresh;
     this.render();
   }
 
   onPush(push) {
-    this.entries.set(push.order_id, { ...push, status: push.status === 'sent' ? 'received' : push.status });
+    this.entries.set(push.order_id, { ...push, status: push.status === 'sent' ? 'received' : push.status, seq: ++this.seq });
     this.render();
     this.app.toast(`New order from ${this.app.nameOf(push.from)}`, 'info');
   }
@@ -116,13 +127,19 @@ export class SentOrders {
     this.app = app;
     this.entries = new Map(); // ref → {ref, order_id, created_at, receivers, order, state, error}
     this.refreshing = null;
+    this.seq = 0; // bumped by every local change, so a refresh keeps what happened during it
   }
 
   async refresh() {
+    const since = this.seq;
     const orders = await this.app.client.list({ box: 'outbox', limit: 30 });
     const fresh = new Map();
-    for (const e of this.entries.values()) if (e.state !== 'sent') fresh.set(e.ref, e); // pending or failed here
-    for (const o of orders) fresh.set(o.ref, { ...o, state: 'sent' });
+    // Pending or failed here, or changed while the list was on its way.
+    for (const e of this.entries.values()) if (e.state !== 'sent' || e.seq > since) fresh.set(e.ref, e);
+    for (const o of orders) {
+      const local = fresh.get(o.ref);
+      fresh.set(o.ref, { ...local, ...o, state: 'sent', receivers: furthest(o.receivers, local?.receivers) });
+    }
     for (const p of this.app.client.pendingSends()) {
       if (!fresh.has(p.ref)) fresh.set(p.ref, { ref: p.ref, order: p.order, created_at: p.queued_at, receivers: p.to.map((session) => ({ session, status: 'pending' })), state: 'pending' });
     }
@@ -136,23 +153,22 @@ export class SentOrders {
   }
 
   sending(ref, to, order) {
-    this.entries.set(ref, { ref, order, created_at: new Date().toISOString(), receivers: to.map((session) => ({ session, status: 'pending' })), state: 'pending' });
+    this.entries.set(ref, { ref, order, created_at: new Date().toISOString(), receivers: to.map((session) => ({ session, status: 'pending' })), state: 'pending', seq: ++this.seq });
     this.render();
   }
 
   sent(reply, order) {
     const e = this.entries.get(reply.ref) || { ref: reply.ref, order };
-    Object.assign(e, { order_id: reply.order_id, created_at: reply.created_at, state: 'sent' });
-    // A status push may have overtaken the reply: keep the furthest status.
-    const known = new Map((e.receivers || []).map((r) => [r.session, r.status]));
-    e.receivers = reply.receivers.map((r) => ({ session: r.session, status: known.get(r.session) && known.get(r.session) !== 'pending' ? known.get(r.session) : r.status }));
+    Object.assign(e, { order_id: reply.order_id, created_at: reply.created_at, state: 'sent', seq: ++this.seq });
+    // A status push or a list reply may have overtaken this reply.
+    e.receivers = furthest(reply.receivers, e.receivers);
     this.entries.set(reply.ref, e);
     this.render();
   }
 
   failed(ref, order, error) {
     const e = this.entries.get(ref) || { ref, order, created_at: new Date().toISOString(), receivers: [] };
-    Object.assign(e, { state: 'failed', error: this.app.errorText(error) });
+    Object.assign(e, { state: 'failed', error: this.app.errorText(error), seq: ++this.seq });
     this.entries.set(ref, e);
     this.render();
   }
@@ -160,9 +176,8 @@ export class SentOrders {
   onStatus(change) {
     const e = [...this.entries.values()].find((x) => x.order_id === change.order_id);
     if (!e) return this.refreshSoon();
-    const r = e.receivers.find((x) => x.session === change.session);
-    if (r) r.status = change.status;
-    else e.receivers.push({ session: change.session, status: change.status });
+    e.seq = ++this.seq;
+    e.receivers = furthest(e.receivers, [{ session: change.session, status: change.status }]);
     if (change.reason) e.reasons = { ...e.reasons, [change.session]: change.reason };
     this.render();
   }
