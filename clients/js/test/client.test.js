@@ -6,7 +6,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { startBroker, waitFor } from '../../../tests/support/broker.js';
 import { PossyncClient, PossyncError, backoffDelay } from '../possync.js';
 import { startProxy } from './proxy.js';
-import { SchemaChecker, subscribeTypes, publishTypes } from './schema.js';
+import { SchemaChecker, documentErrors, subscribeTypes, publishTypes } from './schema.js';
 
 const checker = new SchemaChecker();
 const CheckedWebSocket = checker.webSocketClass();
@@ -357,6 +357,10 @@ describe('failures', () => {
     assert.equal(pushes.filter((p) => p.order_id === sent.order_id).length, 1);
     await kitchen.reject(sent.order_id, 'cleanup');
   });
+});
+
+test('asyncapi.yaml is a valid AsyncAPI 2.6 document', () => {
+  assert.equal(documentErrors(), null);
 });
 
 test('every broker message type of asyncapi.yaml was seen and valid', () => {

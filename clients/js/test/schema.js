@@ -4,6 +4,7 @@
 // the document does not list is itself a violation, so the document and the
 // broker cannot drift apart without a test failing.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import WebSocket from 'ws';
@@ -70,6 +71,18 @@ export class SchemaChecker {
     client.on('message', (msg) => this.check('subscribe', msg));
     return client;
   }
+}
+
+/**
+ * Errors of asyncapi.yaml as an AsyncAPI 2.6 document (the specification's
+ * own JSON Schema, from @asyncapi/specs), or null when it is valid.
+ */
+export function documentErrors() {
+  const spec = createRequire(import.meta.url)('@asyncapi/specs').schemas['2.6.0'];
+  // The spec bundles its own copy of the draft-07 meta-schema.
+  const specAjv = new Ajv({ meta: false, validateSchema: false, strict: false, allErrors: true, validateFormats: false });
+  const validate = specAjv.compile(spec);
+  return validate(asyncapi) ? null : specAjv.errorsText(validate.errors);
 }
 
 export const subscribeTypes = messageNames(channel.subscribe);
