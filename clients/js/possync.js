@@ -190,6 +190,7 @@ export class PossyncClient {
       for (const entry of this.outbox.list()) this.startSend(entry);
     }
     if (this.state === 'online') return Promise.resolve(this.self);
+    if (this.state === 'unauthorized') return Promise.reject(new PossyncError('unauthorized', 'credentials refused'));
     return new Promise((resolve, reject) => {
       const offState = this.on('state', ({ state }) => {
         if (state === 'online') done(null);

@@ -111,8 +111,9 @@ describe('connection', () => {
     assert.equal(c.state, 'unauthorized');
     assert.deepEqual(states.map((s) => s.state), ['connecting', 'unauthorized']);
     assert.equal(states.at(-1).code, 4401);
-    // A request now fails at once instead of waiting for a connection that will not come.
+    // Requests, and connect() again, now fail at once instead of waiting for a connection that will not come.
     await assert.rejects(c.ping(), (e) => e.code === 'unauthorized');
+    await assert.rejects(c.connect(), (e) => e.code === 'unauthorized');
   });
 
   test('a rotated token closes with 4401: unauthorized, no reconnect', async () => {
