@@ -17,5 +17,7 @@ struct Asset {
 std::span<const Asset> embedded_assets() noexcept;
 // The file of that name, or nullptr.
 const Asset* find_asset(std::string_view name) noexcept;
+// The file of that name in `assets` (any embedded page's files), or nullptr.
+const Asset* find_asset(std::span<const Asset> assets, std::string_view name) noexcept;
 
 }  // namespace possync::dashboard

@@ -2,11 +2,6 @@
 
 namespace possync::pos {
 
-const Asset* find_asset(std::string_view name) noexcept {
-  for (const auto& asset : embedded_assets()) {
-    if (asset.name == name) return &asset;
-  }
-  return nullptr;
-}
+const Asset* find_asset(std::string_view name) noexcept { return dashboard::find_asset(embedded_assets(), name); }
 
 }  // namespace possync::pos
