@@ -98,13 +98,13 @@ std::string libpq_url(const std::string& url) {
   return out;
 }
 
-std::unique_ptr<pqxx::connection> connect(const std::string& url) {
+std::unique_ptr<pqxx::connection> connect(const std::string& url, bool prepare) {
   auto conn = std::make_unique<pqxx::connection>(url);
   {
     pqxx::nontransaction tx(*conn);
     tx.exec("SET lock_timeout = " + std::to_string(kLockTimeoutMs));
   }
-  declare_statements(*conn);
+  if (prepare) declare_statements(*conn);
   return conn;
 }
 

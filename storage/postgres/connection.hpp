@@ -45,10 +45,11 @@ std::string libpq_url(const std::string& url);
 // fails (Failure::busy): the counterpart of SQLite's busy timeout.
 inline constexpr int kLockTimeoutMs = 5000;
 
-// Opens a connection with every prepared statement of the backend declared
-// (statements.cpp) and lock_timeout set. Throws (pqxx::broken_connection
-// when the server cannot be reached).
-std::unique_ptr<pqxx::connection> connect(const std::string& libpq_url);
+// Opens a connection with lock_timeout set and every prepared statement of
+// the backend prepared (statements.cpp; unless `prepare` is false: before
+// the migrations, the tables they name may not exist yet). Throws
+// (pqxx::broken_connection when the server cannot be reached).
+std::unique_ptr<pqxx::connection> connect(const std::string& libpq_url, bool prepare = true);
 
 // Exponential backoff for reconnecting: 100 ms, 200 ms, … capped at 2 s.
 class Backoff {

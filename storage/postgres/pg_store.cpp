@@ -37,8 +37,9 @@ std::string channel_for(pqxx::connection_base& conn) {
 std::unique_ptr<PgStore> PgStore::open(const std::string& url, const StoreOptions& options, std::string& error) {
   const std::string libpq = libpq_url(url);
   try {
-    Connection writer = connect(libpq);
+    Connection writer = connect(libpq, /*prepare=*/false);
     migrate(*writer, embedded_migrations());
+    declare_statements(*writer);
     std::string channel = channel_for(*writer);
     std::vector<Connection> readers;
     const int reader_count = std::max(1, options.reader_threads);

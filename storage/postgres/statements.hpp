@@ -73,7 +73,7 @@ inline constexpr const char* kOrdersByIds = "orders_by_ids";
 inline constexpr const char* kServerNow = "server_now";
 }  // namespace stmt
 
-// Declares every statement above on a fresh connection.
+// Declares and prepares every statement above on a fresh connection.
 void declare_statements(pqxx::connection_base& conn);
 
 // list_orders with the filters present in `mask` (bit 0 shop, 1 sender,
