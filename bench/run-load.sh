@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Runs possync-load against a broker of its own and records the result.
+#
+#   bench/run-load.sh [--build DIR] [--store URL] [--name NAME] [--broker-arg ARG]... [--no-record] \
+#                     -- [possync-load options]
+#
+# Starts DIR/broker/possync-broker (DIR defaults to build) on 127.0.0.1 and a
+# port the kernel picks, with a fresh admin token and --store URL (default: a
+# new SQLite file in a temporary directory on disk), runs
+# DIR/bench/possync-load with --port, --admin-token and --broker-pid filled
+# in, stops the broker by its PID (also when anything fails), and writes
+#   bench/results/load/DATE-NAME.json   the harness's --json report plus a
+#                                       "run" object (commit, store, machine,
+#                                       command lines, load average)
+#   bench/results/load-runs.md          one markdown table row per run
+# Exit code: the harness's (0 verified, 1 lost/unexpected, 2 usage, 3 set-up).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=build
+store=""
+name=""
+record=1
+broker_args=()
+while (($#)); do
+  case $1 in
+    --build) build=$2; shift 2 ;;
+    --store) store=$2; shift 2 ;;
+    --name) name=$2; shift 2 ;;
+    --broker-arg) broker_args+=("$2"); shift 2 ;;
+    --no-record) record=0; shift ;;
+    --) shift; break ;;
+    *) echo "run-load: unknown option $1 (harness options go after --)" >&2; exit 2 ;;
+  esac
+done
+load_args=("$@")
+[[ $build = /* ]] || build="$root/$build"
+broker_bin="$build/broker/possync-broker"
+load_bin="$build/bench/possync-load"
+for b in "$broker_bin" "$load_bin"; do
+  [[ -x $b ]] || { echo "run-load: $b is missing; build it: POSSYNC_TARGETS=\"possync-load possync-broker\" scripts/build.sh $(basename "$build")" >&2; exit 3; }
+done
+command -v jq >/dev/null || { echo "run-load: jq is needed (apt-get install jq)" >&2; exit 3; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/possync-load.XXXXXX")
+broker_pid=""
+stop_broker() {
+  [[ -n $broker_pid ]] || return 0
+  if kill -0 "$broker_pid" 2>/dev/null; then
+    kill -TERM "$broker_pid" 2>/dev/null || true
+    # SIGTERM drains (bounded by the broker's --drain-timeout-ms); give it
+    # twice that before the hard stop.
+    for _ in $(seq 100); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$broker_pid" 2>/dev/null || true
+  fi
+  wait "$broker_pid" 2>/dev/null || true
+  broker_pid=""
+}
+trap 'stop_broker; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+[[ -n $store ]] || store="sqlite:$work/bench.db"
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+"$broker_bin" --listen 127.0.0.1:0 --store "$store" --admin-token "$token" --log-level warn "${broker_args[@]}" \
+  >"$work/broker.out" 2>"$work/broker.err" &
+broker_pid=$!
+port=""
+for _ in $(seq 300); do
+  port=$(sed -n 's|^WebSocket ws://127\.0\.0\.1:\([0-9]*\)/ws$|\1|p' "$work/broker.out" 2>/dev/null)
+  [[ -n $port ]] && break
+  kill -0 "$broker_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ -z $port ]]; then
+  echo "run-load: the broker did not start:" >&2
+  cat "$work/broker.err" >&2
+  exit 3
+fi
+echo "run-load: broker pid $broker_pid on 127.0.0.1:$port, store $store" >&2
+
+rc=0
+"$load_bin" --port "$port" --admin-token "$token" --broker-pid "$broker_pid" --json "$work/result.json" "${load_args[@]}" || rc=$?
+broker_alive=1
+kill -0 "$broker_pid" 2>/dev/null || broker_alive=0
+stop_broker
+if ((!broker_alive)); then
+  echo "run-load: the broker died during the run:" >&2
+  tail -20 "$work/broker.err" >&2
+fi
+[[ -s "$work/broker.err" ]] && { echo "run-load: broker warnings (last 5 lines):" >&2; tail -5 "$work/broker.err" >&2; }
+
+if ((record)) && [[ -s "$work/result.json" ]]; then
+  results="$root/bench/results"
+  mkdir -p "$results/load"
+  mode=$(jq -r .mode "$work/result.json")
+  topology=$(jq -r .config.topology "$work/result.json")
+  [[ -n $name ]] || name=$([[ $mode == load || $mode == soak ]] && echo "$mode-$topology" || echo "$mode")
+  stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+  out="$results/load/$stamp-$name.json"
+  store_kind=${store%%:*}
+  [[ $store == sqlite:* ]] || store_kind="postgresql"
+  commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  dirty=$(git -C "$root" status --porcelain -- broker storage protocol clients bench 2>/dev/null | grep -c . || true)
+  model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+  jq --arg commit "$commit" --argjson dirty "${dirty:-0}" --arg store "$store_kind" --arg model "$model" \
+     --argjson nproc "$(nproc)" --arg broker "${broker_args[*]}" --arg harness "${load_args[*]}" \
+     --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson rc "$rc" \
+     '. + {run: {date: $date, git_commit: $commit, dirty_files: $dirty, store: $store, nproc: $nproc,
+                 cpu_model: $model, broker_args: $broker, harness_args: $harness, exit_code: $rc}}' \
+     "$work/result.json" >"$out"
+  table="$results/load-runs.md"
+  if [[ ! -s $table ]]; then
+    cat >"$table" <<'EOF'
+# possync-load runs
+
+One row per `bench/run-load.sh` run; the JSON beside each (`load/DATE-NAME.json`) has every figure.
+Latency in ms (send→sent / send→push p50 / p99 / p99.9); CPU in µs per push received by the harness,
+with the share of one core in brackets; RSS of the broker at the end (peak). Load = 1-minute load
+average at start → end (2 cores shared with other work: above ~2 the figures are lower bounds).
+
+| date (UTC) | machine | commit | store | mode | config | orders/s | pushes/s | send→sent p50/p99 | send→push p50/p99/p99.9 | broker µs/push (%core) | harness µs/push (%core) | broker RSS MiB | mode result | lost/unexp. | load |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+EOF
+  fi
+  jq -r '
+    def f(n): (n // 0) * 100 | round / 100;
+    def i(n): (n // 0) | round;
+    def mib(k): ((k // 0) / 1024 * 10 | round / 10);
+    (if .mode == "idle" then "\(i(.idle.broker_bytes_per_connection)) B/conn (\(.idle.connections) conns)"
+     elif .mode == "storm" then "replayed \(.storm.replayed)/\(.storm.pending_total) in \(f(.storm.replay_s)) s"
+     elif .mode == "soak" then "drift p99 \(f(.soak.drift.push_p99_ms)) ms, RSS \(f(.soak.drift.broker_rss_kib_per_hour / 1024)) MiB/h"
+     else "" end) as $result
+    | "| \(.run.date) | \(.run.nproc)× \(.run.cpu_model) | \(.run.git_commit)\(if .run.dirty_files > 0 then "+" else "" end) | \(.run.store) | \(.mode) | `\(.run.harness_args)`\(if .run.broker_args != "" then " broker `\(.run.broker_args)`" else "" end)"
+      + " | \(i(.orders.per_s)) | \(i(.pushes.per_s))"
+      + " | \(f(.latency_ms.send_to_sent.p50)) / \(f(.latency_ms.send_to_sent.p99))"
+      + " | \(f(.latency_ms.send_to_push.p50)) / \(f(.latency_ms.send_to_push.p99)) / \(f(.latency_ms.send_to_push.p999))"
+      + " | \(if .broker then "\(f(.broker.cpu_us_per_push)) (\(i(.broker.cpu_percent))%)" else "-" end)"
+      + " | \(if .harness then "\(f(.harness.cpu_us_per_push)) (\(i(.harness.cpu_percent))%)" else "-" end)"
+      + " | \(if .broker then "\(mib(.broker.rss_kib_end)) (\(mib(.broker.rss_kib_peak)))" else "-" end)"
+      + " | \($result) | \(if .verify then "\(.verify.lost)/\(.verify.unexpected)\(if .verify.ok then "" else " **FAIL**" end)" else "-" end)"
+      + " | \(.machine.loadavg_start[0]) → \(.machine.loadavg_end[0]) |"' "$out" >>"$table"
+  echo "run-load: recorded $out and a row in $table" >&2
+fi
+exit "$rc"
