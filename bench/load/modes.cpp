@@ -101,6 +101,7 @@ void fill_traffic(Report& r, Traffic& t, const Meter& meter, double sending_s) {
   for (const auto& [code, n] : t.errors()) r.errors[code] += n;
   r.broker = meter.broker(r.acknowledged, r.pushes);
   r.harness = meter.harness(r.acknowledged, r.pushes);
+  r.store = meter.store();
   r.verification = t.verify();
 }
 
@@ -132,7 +133,7 @@ int run_traffic(const Options& o, const Plan& plan, const std::string& prefix, R
   const auto everyone = all_terminals(plan);
   if (!open_all(fleet, everyone, o.connect_concurrency, progress, r)) return kSetupFailed;
 
-  Meter meter(o.broker_pid);
+  Meter meter(o);
   traffic.start();
   const auto start = now_ns();
   const auto elapsed_s = [&] { return static_cast<double>(now_ns() - start) / 1e9; };
@@ -191,7 +192,7 @@ int run_idle(const Options& o, const Plan& plan, Report& r) {
   Fleet fleet(o, plan);
   Progress progress(o, fleet, nullptr);
   const auto everyone = all_terminals(plan);
-  Meter meter(o.broker_pid);
+  Meter meter(o);
   const auto before = sample_process(o.broker_pid);
   const auto start = now_ns();
   const bool up = connect_all(fleet, everyone, o.connect_concurrency, progress);
@@ -205,6 +206,7 @@ int run_idle(const Options& o, const Plan& plan, Report& r) {
   r.elapsed_s = meter.wall_s();
   r.broker = meter.broker(0, 0);
   r.harness = meter.harness(0, 0);
+  r.store = meter.store();
   r.idle_rss_before_kib = before.rss_kib;
   r.idle_rss_after_kib = after.rss_kib;
   if (before.ok && after.ok && r.connections_up > 0) {
@@ -253,7 +255,7 @@ int run_storm(const Options& o, const Plan& plan, const std::string& prefix, Rep
   }
 
   // The storm: every receiver reconnects at once.
-  Meter meter(o.broker_pid);
+  Meter meter(o);
   const auto pushes_before = traffic.pushes();
   const auto t0 = now_ns();
   const int up_before = fleet.up();

@@ -56,6 +56,7 @@ ProcessSample sample_process(int pid) {
   }
   s.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
   fill_memory(read_file(dir + "/status"), s);
+  s.write_bytes = status_field(read_file(dir + "/io"), "write_bytes:");
   s.ok = s.rss_kib > 0;
   return s;
 }

@@ -15,6 +15,7 @@ struct ProcessSample {
   std::int64_t rss_kib = 0;  // VmRSS
   std::int64_t hwm_kib = 0;  // VmHWM, the peak RSS
   int threads = 0;
+  std::int64_t write_bytes = 0;  // /proc/PID/io: bytes this process caused to be written to storage
 };
 
 // pid 0: nothing (ok = false).

@@ -5,15 +5,17 @@
 namespace possync::load {
 
 void Meter::restart() {
+  stats_start_ = fetch_broker_stats(options_);
   start_ns_ = now_ns();
-  broker_start_ = sample_process(broker_pid_);
+  broker_start_ = sample_process(options_.broker_pid);
   self_start_ = sample_self();
 }
 
 void Meter::stop() {
   end_ns_ = now_ns();
-  broker_end_ = sample_process(broker_pid_);
+  broker_end_ = sample_process(options_.broker_pid);
   self_end_ = sample_self();
+  stats_end_ = fetch_broker_stats(options_);
 }
 
 Usage Meter::usage(const ProcessSample& a, const ProcessSample& b, std::int64_t orders, std::int64_t pushes) const {
@@ -28,6 +30,8 @@ Usage Meter::usage(const ProcessSample& a, const ProcessSample& b, std::int64_t 
   u.rss_kib_start = a.rss_kib;
   u.rss_kib_end = b.rss_kib;
   u.rss_kib_peak = b.hwm_kib;
+  u.disk_write_bytes = b.write_bytes - a.write_bytes;
+  u.disk_bytes_per_order = orders > 0 ? static_cast<double>(u.disk_write_bytes) / static_cast<double>(orders) : 0;
   return u;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "bench/load/broker_stats.hpp"
 #include "bench/load/fleet.hpp"
 #include "bench/load/histogram.hpp"
 #include "bench/load/proc.hpp"
@@ -17,18 +18,20 @@ namespace possync::load {
 // Start and end samples of a phase; usage() turns them into per-message costs.
 class Meter {
  public:
-  explicit Meter(int broker_pid) : broker_pid_(broker_pid) { restart(); }
+  explicit Meter(const Options& options) : options_(options) { restart(); }
   void restart();
   void stop();  // takes the end samples
   double wall_s() const { return static_cast<double>(end_ns_ - start_ns_) / 1e9; }
   Usage broker(std::int64_t orders, std::int64_t pushes) const { return usage(broker_start_, broker_end_, orders, pushes); }
   Usage harness(std::int64_t orders, std::int64_t pushes) const { return usage(self_start_, self_end_, orders, pushes); }
+  StoreFigures store() const { return store_between(stats_start_, stats_end_); }
 
  private:
   Usage usage(const ProcessSample& a, const ProcessSample& b, std::int64_t orders, std::int64_t pushes) const;
-  int broker_pid_;
+  const Options& options_;
   std::int64_t start_ns_ = 0, end_ns_ = 0;
   ProcessSample broker_start_, broker_end_, self_start_, self_end_;
+  BrokerStats stats_start_, stats_end_;
 };
 
 class Progress {

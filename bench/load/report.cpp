@@ -139,6 +139,17 @@ void print_report(std::FILE* out, const Report& r) {
   std::fprintf(out, "cpu                  %9s %9s %10s %10s   %s\n", "s", "% core", "µs/order", "µs/push", "RSS MiB start → end");
   print_usage(out, "broker", r.broker);
   print_usage(out, "harness", r.harness);
+  if (r.broker.ok && r.broker.disk_write_bytes > 0) {
+    std::fprintf(out, "broker disk writes: %.1f MiB = %.1f KiB per order\n",
+                 static_cast<double>(r.broker.disk_write_bytes) / 1048576, r.broker.disk_bytes_per_order / 1024);
+  }
+  if (r.store.ok && r.store.batches > 0) {
+    std::fprintf(out, "broker store: %lld writes in %lld commits (%.1f per commit); enqueue→commit per write mean %.2f ms, p50 %.2f, p99 %.2f",
+                 static_cast<long long>(r.store.writes), static_cast<long long>(r.store.batches), r.store.writes_per_batch,
+                 r.store.commit_ms_mean, r.store.commit_ms_p50, r.store.commit_ms_p99);
+    if (r.store.slow_consumer_closes) std::fprintf(out, "; slow-consumer closes %lld", static_cast<long long>(r.store.slow_consumer_closes));
+    std::fprintf(out, "\n");
+  }
   if (r.errors.empty()) {
     std::fprintf(out, "errors: none\n");
   } else {
@@ -221,6 +232,8 @@ void usage(Writer& w, std::string_view k, const Usage& u, int pid) {
   integer(w, "rss_kib_start", u.rss_kib_start);
   integer(w, "rss_kib_end", u.rss_kib_end);
   integer(w, "rss_kib_peak", u.rss_kib_peak);
+  integer(w, "disk_write_bytes", u.disk_write_bytes);
+  num(w, "disk_bytes_per_order", u.disk_bytes_per_order);
   w.EndObject();
 }
 
@@ -324,6 +337,20 @@ bool write_json(const std::string& path, const Report& r) {
 
   usage(w, "broker", r.broker, o.broker_pid);
   usage(w, "harness", r.harness, 0);
+  key(w, "broker_store");
+  if (r.store.ok) {
+    w.StartObject();
+    integer(w, "commits", r.store.batches);
+    integer(w, "writes", r.store.writes);
+    num(w, "writes_per_commit", r.store.writes_per_batch);
+    num(w, "write_ms_mean", r.store.commit_ms_mean);
+    num(w, "write_ms_p50", r.store.commit_ms_p50);
+    num(w, "write_ms_p99", r.store.commit_ms_p99);
+    integer(w, "slow_consumer_closes", r.store.slow_consumer_closes);
+    w.EndObject();
+  } else {
+    w.Null();
+  }
   key(w, "machine");
   w.StartObject();
   integer(w, "nproc", r.nproc);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/load/broker_stats.hpp"
 #include "bench/load/histogram.hpp"
 #include "bench/load/options.hpp"
 #include "bench/load/traffic.hpp"
@@ -31,6 +32,8 @@ struct Usage {
   double us_per_order = 0;      // CPU µs per acknowledged order
   double us_per_push = 0;       // CPU µs per push received
   std::int64_t rss_kib_start = 0, rss_kib_end = 0, rss_kib_peak = 0;
+  std::int64_t disk_write_bytes = 0;  // written to storage (/proc/PID/io write_bytes)
+  double disk_bytes_per_order = 0;
 };
 
 struct SoakInterval {
@@ -63,6 +66,7 @@ struct Report {
   bool drained = true;  // replies and pushes all arrived within --drain-timeout
 
   Usage broker, harness;
+  StoreFigures store;  // the broker's /api/stats over the phase
   int nproc = 0;
   std::string cpu_model;
   std::array<double, 3> load_start{}, load_end{};
