@@ -3,6 +3,7 @@
 #
 #   bench/run-load.sh [--build DIR] [--store URL] [--name NAME] [--broker-arg ARG]... [--no-record] \
 #                     -- [possync-load options]
+#   bench/run-load.sh --rebuild-table    rewrites bench/results/load-runs.md from the recorded JSONs
 #
 # Starts DIR/broker/possync-broker (DIR defaults to build) on 127.0.0.1 and a
 # port the kernel picks, with a fresh admin token and --store URL (default: a
@@ -16,6 +17,45 @@
 # Exit code: the harness's (0 verified, 1 lost/unexpected, 2 usage, 3 set-up).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The markdown table of recorded runs: a header, and one row per JSON.
+table_header() {
+  cat <<'EOF'
+# possync-load runs
+
+One row per `bench/run-load.sh` run (rebuild with `bench/run-load.sh --rebuild-table`); the JSON beside
+each (`load/DATE-NAME.json`) has every figure. Latency in ms (send→sent p50 / p99; send→push p50 / p99 /
+p99.9); CPU in µs per push received, with the share of one core in brackets; store = the broker's writes
+per commit and the bytes it wrote to disk per order; RSS of the broker at the end (peak). Load = 1-minute
+load average at start → end (2 cores shared with other work: above ~2 every figure is a lower bound).
+Commit `+` = the broker was built from that commit plus uncommitted changes of the working tree.
+
+| date (UTC) | machine | commit | store | mode | config | orders/s | pushes/s | send→sent | send→push | broker µs/push (%core) | harness µs/push (%core) | writes/commit, disk KiB/order | broker RSS MiB | mode result | lost/unexp. | load |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+EOF
+}
+table_row() {  # JSON
+  jq -r '
+    def f(n): (n // 0) * 100 | round / 100;
+    def i(n): (n // 0) | round;
+    def mib(k): ((k // 0) / 1024 * 10 | round / 10);
+    (.mode == "idle") as $idle
+    | (if $idle then "\(i(.idle.broker_bytes_per_connection)) B/conn (\(.idle.connections) conns)"
+       elif .mode == "storm" then "replayed \(.storm.replayed)/\(.storm.pending_total) in \(f(.storm.replay_s)) s (all hellos answered \(f(.storm.all_welcomed_s)) s)"
+       elif .mode == "soak" then "drift p99 \(f(.soak.drift.push_p99_ms)) ms, RSS \(f(.soak.drift.broker_rss_kib_per_hour / 1024)) MiB/h"
+       else "" end) as $result
+    | "| \(.run.date) | \(.run.nproc)× \(.run.cpu_model) | \(.run.git_commit)\(if .run.dirty_files > 0 then "+" else "" end) | \(.run.store) | \(.mode) | `\(.run.harness_args | sub(" ?--quiet"; ""))`\(if .run.broker_args != "" then " broker `\(.run.broker_args)`" else "" end)"
+      + (if $idle then " | - | - | - | -" else
+          " | \(i(.orders.per_s)) | \(i(.pushes.per_s))"
+          + " | \(f(.latency_ms.send_to_sent.p50)) / \(f(.latency_ms.send_to_sent.p99))"
+          + " | \(f(.latency_ms.send_to_push.p50)) / \(f(.latency_ms.send_to_push.p99)) / \(f(.latency_ms.send_to_push.p999))" end)
+      + " | \(if .broker == null then "-" elif $idle then "- (\(i(.broker.cpu_percent))%)" else "\(f(.broker.cpu_us_per_push)) (\(i(.broker.cpu_percent))%)" end)"
+      + " | \(if .harness == null then "-" elif $idle then "- (\(i(.harness.cpu_percent))%)" else "\(f(.harness.cpu_us_per_push)) (\(i(.harness.cpu_percent))%)" end)"
+      + " | \(if .broker_store == null or $idle then "-" else "\(f(.broker_store.writes_per_commit)), \(f((.broker.disk_bytes_per_order // 0) / 1024))" end)"
+      + " | \(if .broker then "\(mib(.broker.rss_kib_end)) (\(mib(.broker.rss_kib_peak)))" else "-" end)"
+      + " | \($result) | \(if .verify then "\(.verify.lost)/\(.verify.unexpected)\(if .verify.ok then "" else " **FAIL**" end)" else "-" end)"
+      + " | \(.machine.loadavg_start[0]) → \(.machine.loadavg_end[0]) |"' "$1"
+}
+
 build=build
 store=""
 name=""
@@ -28,6 +68,10 @@ while (($#)); do
     --name) name=$2; shift 2 ;;
     --broker-arg) broker_args+=("$2"); shift 2 ;;
     --no-record) record=0; shift ;;
+    --rebuild-table)
+      table_header >"$root/bench/results/load-runs.md"
+      for f in "$root"/bench/results/load/*.json; do [[ -e $f ]] && table_row "$f" >>"$root/bench/results/load-runs.md"; done
+      exit 0 ;;
     --) shift; break ;;
     *) echo "run-load: unknown option $1 (harness options go after --)" >&2; exit 2 ;;
   esac
@@ -108,36 +152,8 @@ if ((record)) && [[ -s "$work/result.json" ]]; then
                  cpu_model: $model, broker_args: $broker, harness_args: $harness, exit_code: $rc}}' \
      "$work/result.json" >"$out"
   table="$results/load-runs.md"
-  if [[ ! -s $table ]]; then
-    cat >"$table" <<'EOF'
-# possync-load runs
-
-One row per `bench/run-load.sh` run; the JSON beside each (`load/DATE-NAME.json`) has every figure.
-Latency in ms (send→sent / send→push p50 / p99 / p99.9); CPU in µs per push received by the harness,
-with the share of one core in brackets; RSS of the broker at the end (peak). Load = 1-minute load
-average at start → end (2 cores shared with other work: above ~2 the figures are lower bounds).
-
-| date (UTC) | machine | commit | store | mode | config | orders/s | pushes/s | send→sent p50/p99 | send→push p50/p99/p99.9 | broker µs/push (%core) | harness µs/push (%core) | broker RSS MiB | mode result | lost/unexp. | load |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
-EOF
-  fi
-  jq -r '
-    def f(n): (n // 0) * 100 | round / 100;
-    def i(n): (n // 0) | round;
-    def mib(k): ((k // 0) / 1024 * 10 | round / 10);
-    (if .mode == "idle" then "\(i(.idle.broker_bytes_per_connection)) B/conn (\(.idle.connections) conns)"
-     elif .mode == "storm" then "replayed \(.storm.replayed)/\(.storm.pending_total) in \(f(.storm.replay_s)) s"
-     elif .mode == "soak" then "drift p99 \(f(.soak.drift.push_p99_ms)) ms, RSS \(f(.soak.drift.broker_rss_kib_per_hour / 1024)) MiB/h"
-     else "" end) as $result
-    | "| \(.run.date) | \(.run.nproc)× \(.run.cpu_model) | \(.run.git_commit)\(if .run.dirty_files > 0 then "+" else "" end) | \(.run.store) | \(.mode) | `\(.run.harness_args)`\(if .run.broker_args != "" then " broker `\(.run.broker_args)`" else "" end)"
-      + " | \(i(.orders.per_s)) | \(i(.pushes.per_s))"
-      + " | \(f(.latency_ms.send_to_sent.p50)) / \(f(.latency_ms.send_to_sent.p99))"
-      + " | \(f(.latency_ms.send_to_push.p50)) / \(f(.latency_ms.send_to_push.p99)) / \(f(.latency_ms.send_to_push.p999))"
-      + " | \(if .broker then "\(f(.broker.cpu_us_per_push)) (\(i(.broker.cpu_percent))%)" else "-" end)"
-      + " | \(if .harness then "\(f(.harness.cpu_us_per_push)) (\(i(.harness.cpu_percent))%)" else "-" end)"
-      + " | \(if .broker then "\(mib(.broker.rss_kib_end)) (\(mib(.broker.rss_kib_peak)))" else "-" end)"
-      + " | \($result) | \(if .verify then "\(.verify.lost)/\(.verify.unexpected)\(if .verify.ok then "" else " **FAIL**" end)" else "-" end)"
-      + " | \(.machine.loadavg_start[0]) → \(.machine.loadavg_end[0]) |"' "$out" >>"$table"
+  [[ -s $table ]] || table_header >"$table"
+  table_row "$out" >>"$table"
   echo "run-load: recorded $out and a row in $table" >&2
 fi
 exit "$rc"
