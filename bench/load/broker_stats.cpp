@@ -43,6 +43,7 @@ BrokerStats fetch_broker_stats(const Options& o) {
   d.Parse(r.body.c_str());
   if (r.status != 200 || !d.IsObject() || !d.HasMember("store") || !d.HasMember("commit_seconds")) return s;
   s.ok = true;
+  if (d.HasMember("uptime_s") && d["uptime_s"].IsNumber()) s.uptime_s = d["uptime_s"].GetDouble();
   s.batches = int_at(d["store"], "batches");
   s.writes = int_at(d["store"], "writes");
   s.slow_consumer_closes = int_at(d, "slow_consumer_closes");
@@ -61,7 +62,7 @@ BrokerStats fetch_broker_stats(const Options& o) {
 
 StoreFigures store_between(const BrokerStats& a, const BrokerStats& b) {
   StoreFigures f;
-  if (!a.ok || !b.ok) return f;
+  if (!a.ok || !b.ok || b.uptime_s < a.uptime_s) return f;  // counters of two processes do not subtract
   f.ok = true;
   f.batches = b.batches - a.batches;
   f.writes = b.writes - a.writes;

@@ -13,6 +13,7 @@ namespace possync::load {
 
 struct BrokerStats {
   bool ok = false;
+  double uptime_s = 0;       // a smaller one at the end means the broker restarted
   std::int64_t batches = 0;  // store transactions committed
   std::int64_t writes = 0;   // write requests committed in them
   std::int64_t slow_consumer_closes = 0;

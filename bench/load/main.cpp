@@ -24,10 +24,10 @@ constexpr int kSetupFailed = 3;
 // Descriptors the harness needs besides one per connection.
 constexpr std::int64_t kSpareDescriptors = 64;
 
-std::string random_prefix() {
+std::string random_id(const char* lead) {
   std::random_device rd;
   char buf[16];
-  std::snprintf(buf, sizeof buf, "ld%06x", static_cast<unsigned>(rd() & 0xffffff));
+  std::snprintf(buf, sizeof buf, "%s%06x", lead, static_cast<unsigned>(rd() & 0xffffff));
   return buf;
 }
 
@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGPIPE, SIG_IGN);
 
-  const std::string prefix = o.prefix.empty() ? random_prefix() : o.prefix;
+  const std::string prefix = o.prefix.empty() ? random_id("ld") : o.prefix;
   Plan plan = make_plan(o, prefix);
   const auto fd_limit = raise_fd_limit();
   const auto needed = static_cast<std::int64_t>(plan.terminals.size()) + kSpareDescriptors;
@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
   Report r;
   r.options = &o;
   r.prefix = prefix;
+  r.run_id = random_id("r");
   r.started_at = utc_now();
   r.sessions = static_cast<int>(plan.terminals.size());
   r.shops = plan.shops;

@@ -19,7 +19,7 @@ constexpr int kSetupFailed = 3;
 // its handlers call into goes away.
 struct Rig {
   Rig(const Options& o, const Plan& plan, const std::string& prefix, Report& r)
-      : orders(o.lines), fleet(o, plan), traffic(o, plan, fleet, orders, prefix), stop_first(fleet),
+      : orders(o.lines), fleet(o, plan), traffic(o, plan, fleet, orders, prefix, r.run_id), stop_first(fleet),
         progress(o, fleet, &traffic) {
     r.order_bytes = orders.average_bytes();
     fleet.on_push([this](int t, const client::MessagePtr& m) { traffic.handle_push(t, m); });

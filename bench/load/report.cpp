@@ -165,6 +165,7 @@ void print_report(std::FILE* out, const Report& r) {
                  static_cast<long long>(v.acknowledged), static_cast<long long>(v.expected_deliveries),
                  static_cast<long long>(v.delivered), static_cast<long long>(v.lost), static_cast<long long>(v.unexpected),
                  static_cast<long long>(v.duplicates_removed), static_cast<long long>(v.unconfirmed));
+    if (v.stale) std::fprintf(out, ", replays of earlier runs %lld", static_cast<long long>(v.stale));
     if (o.topology == Topology::claim && traffic) {
       std::fprintf(out, ", claims without a winner %lld, with several %lld", static_cast<long long>(v.claim_no_winner),
                    static_cast<long long>(v.claim_multiple_winners));
@@ -278,6 +279,7 @@ bool write_json(const std::string& path, const Report& r) {
   str(w, "mode", mode_name(o.mode));
   str(w, "started_at", r.started_at);
   str(w, "prefix", r.prefix);
+  str(w, "run_id", r.run_id);
   config(w, r);
   integer(w, "sessions", r.sessions);
   integer(w, "shops", r.shops);
@@ -325,6 +327,7 @@ bool write_json(const std::string& path, const Report& r) {
     integer(w, "unexpected", v.unexpected);
     integer(w, "duplicates_removed", v.duplicates_removed);
     integer(w, "unconfirmed", v.unconfirmed);
+    integer(w, "stale", v.stale);
     integer(w, "order_id_mismatch", v.order_id_mismatch);
     integer(w, "claim_no_winner", v.claim_no_winner);
     integer(w, "claim_multiple_winners", v.claim_multiple_winners);

@@ -49,6 +49,7 @@ struct SoakInterval {
 struct Report {
   const Options* options = nullptr;
   std::string prefix;
+  std::string run_id;  // refs are "<prefix>.<run_id>-<sender>-<seq>"
   std::string started_at;  // UTC, RFC 3339
   int sessions = 0;
   int shops = 0;

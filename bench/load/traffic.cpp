@@ -37,12 +37,13 @@ std::uint64_t key_of(std::size_t sender, std::uint32_t seq) { return (static_cas
 }  // namespace
 
 Traffic::Traffic(const Options& options, const Plan& plan, Fleet& fleet, const OrderPool& orders,
-                 std::string ref_prefix)
+                 const std::string& session_prefix, const std::string& run_id)
     : options_(options),
       plan_(plan),
       fleet_(fleet),
       orders_(orders),
-      prefix_(std::move(ref_prefix)),
+      prefix_(session_prefix + "." + run_id),
+      stale_prefix_(session_prefix + "."),
       mode_(plan.claim ? "claim" : "copy"),
       sender_of_terminal_(plan.terminals.size(), -1),
       unique_by_terminal_(new std::atomic<std::int64_t>[plan.terminals.size()]),
@@ -352,6 +353,10 @@ void Traffic::handle_push(int terminal, const client::MessagePtr& message) {
       std::from_chars(rest.data(), rest.data() + dash, sender).ptr != rest.data() + dash ||
       std::from_chars(rest.data() + dash + 1, rest.data() + rest.size(), seq).ptr != rest.data() + rest.size() ||
       sender >= senders_.size()) {
+    if (!ours && ref.starts_with(stale_prefix_)) {
+      ++stale_;
+      return;
+    }
     return note_unexpected(terminal, ref);
   }
 
@@ -425,6 +430,7 @@ Verification Traffic::verify() const {
   Verification v;
   v.unexpected = unexpected_.load();
   v.order_id_mismatch = mismatched_.load();
+  v.stale = stale_.load();
   {
     std::lock_guard lock(errors_mu_);
     v.samples = unexpected_samples_;

@@ -37,6 +37,7 @@ struct Verification {
   std::int64_t duplicates_removed = 0;   // extra pushes of the same order to the same receiver
   std::int64_t unexpected = 0;           // pushed to a session not addressed, or of a refused/unknown ref
   std::int64_t unconfirmed = 0;          // pushes of orders whose send outcome stayed unknown
+  std::int64_t stale = 0;                // replays of orders an earlier run with these sessions left pending
   std::int64_t order_id_mismatch = 0;    // push order_id ≠ the `sent` reply's
   std::int64_t claim_no_winner = 0;      // claim: acknowledged orders no receiver delivered
   std::int64_t claim_multiple_winners = 0;
@@ -49,7 +50,11 @@ struct Verification {
 
 class Traffic {
  public:
-  Traffic(const Options& options, const Plan& plan, Fleet& fleet, const OrderPool& orders, std::string ref_prefix);
+  // Refs are "<session prefix>.<run id>-<sender>-<seq>": unique per run, also
+  // when a later run reuses the sessions (--tokens). A push of an earlier
+  // run's ref (a replay of what it left pending) counts as stale, not unexpected.
+  Traffic(const Options& options, const Plan& plan, Fleet& fleet, const OrderPool& orders,
+          const std::string& session_prefix, const std::string& run_id);
   ~Traffic();
   Traffic(const Traffic&) = delete;
   Traffic& operator=(const Traffic&) = delete;
@@ -143,7 +148,8 @@ class Traffic {
   const Plan& plan_;
   Fleet& fleet_;
   const OrderPool& orders_;
-  const std::string prefix_;
+  const std::string prefix_;        // of this run's refs
+  const std::string stale_prefix_;  // of every run's refs with these sessions
   const char* mode_;
   std::vector<std::unique_ptr<Sender>> senders_;
   std::vector<int> sender_of_terminal_;  // -1 for receivers
@@ -155,7 +161,7 @@ class Traffic {
 
   std::atomic<std::int64_t> attempted_{0}, acknowledged_{0}, failed_{0}, unknown_{0}, duplicate_replies_{0};
   std::atomic<std::int64_t> in_flight_{0}, retry_pending_{0}, pushes_{0}, outstanding_{0}, retries_{0}, backlog_dropped_{0};
-  std::atomic<std::int64_t> unexpected_{0}, mismatched_{0}, claims_pending_{0}, claim_wins_{0}, claim_conflicts_{0};
+  std::atomic<std::int64_t> unexpected_{0}, stale_{0}, mismatched_{0}, claims_pending_{0}, claim_wins_{0}, claim_conflicts_{0};
   std::unique_ptr<std::atomic<std::int64_t>[]> unique_by_terminal_, last_push_by_terminal_;
   AtomicHistogram sent_ns_, push_ns_, push_second_ns_;
 
