@@ -12,7 +12,8 @@
 #           ack: delivery update, history row, order touch.
 #   broker  the statements writes::send / writes::ack run, each request in
 #           its SAVEPOINT (lookups, row locks), and the batch's pg_notify.
-# With --ack a batch holds B/2 sends and the acks of those orders.
+# With --ack a batch holds B/2 sends and the acks of those orders, each ack
+# right after its send.
 #
 # A fresh schema is created (the migrations of storage/postgres applied with
 # psql) and dropped afterwards. Prints one line; --json writes the figures.
@@ -35,7 +36,7 @@ while (($#)); do
   esac
   shift
 done
-[[ -n $url && ($mode == raw || $mode == broker) && $batch -ge 2 ]] || {
+[[ -n $url && ($mode == raw || $mode == broker) && $batch -ge $((1 + ack)) ]] || {
   echo "usage: $0 --url URL [--mode raw|broker] [--seconds S] [--batch B] [--lines L] [--ack] [--json FILE]" >&2
   exit 2
 }
@@ -78,14 +79,20 @@ order+=']}'
 
 sends=$batch
 ((ack)) && sends=$((batch / 2))
+# Every order runs the same statement texts (pgbench prepares each text
+# once, as the broker prepares its statements when it connects); the ref
+# differs by :k. An order's ack follows it in the same transaction: the
+# statements are those of an ack that arrives a batch later.
 at=":at"
 script=$work/batch.sql
 {
   echo "\\set run random(1, 1000000000000)"
+  echo "\\set k 0"
   echo "BEGIN;"
   echo "SELECT store_limit_now() AS at \\gset"
   for ((k = 0; k < sends; k++)); do
-    ref="'limit-' || :run || '-$k'"
+    ref="'limit-' || :run || '-' || :k"
+    echo "\\set k :k + 1"
     if [[ $mode == broker ]]; then
       echo "SAVEPOINT request;"
       echo "SELECT order_id FROM sync_orders WHERE sender = 'limit-tx' AND ref = $ref;"
@@ -94,27 +101,25 @@ script=$work/batch.sql
     fi
     echo "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at, updated_at)" \
       "VALUES ('bench', 'limit-tx', 'limit-tx', $ref, 'copy', '$order', $lines, $at, $at)" \
-      "ON CONFLICT ON CONSTRAINT sync_orders_sender_ref DO NOTHING RETURNING order_id AS o$k \\gset"
-    echo "INSERT INTO deliveries (order_id, receiver, position, status, updated_at) VALUES (:o$k, 'limit-rx-0', 0, 'sent', $at);"
+      "ON CONFLICT ON CONSTRAINT sync_orders_sender_ref DO NOTHING RETURNING order_id AS o \\gset"
+    echo "INSERT INTO deliveries (order_id, receiver, position, status, updated_at) VALUES (:o, 'limit-rx-0', 0, 'sent', $at);"
     echo "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)" \
-      "VALUES (:o$k, 'limit-rx-0', NULL, 'sent', 'limit-tx', NULL, $at, NULL) RETURNING id;"
+      "VALUES (:o, 'limit-rx-0', NULL, 'sent', 'limit-tx', NULL, $at, NULL) RETURNING id;"
     [[ $mode == broker ]] && echo "RELEASE SAVEPOINT request;"
-  done
-  if ((ack)); then
-    for ((k = 0; k < sends; k++)); do
+    if ((ack)); then
       if [[ $mode == broker ]]; then
         echo "SAVEPOINT request;"
         echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = 'limit-rx-0';"
-        echo "SELECT receiver, status FROM deliveries WHERE order_id = :o$k ORDER BY position FOR UPDATE;"
-        echo "SELECT order_id, shop, sender, mode FROM sync_orders WHERE order_id = :o$k;"
+        echo "SELECT receiver, status FROM deliveries WHERE order_id = :o ORDER BY position FOR UPDATE;"
+        echo "SELECT order_id, shop, sender, mode FROM sync_orders WHERE order_id = :o;"
       fi
-      echo "UPDATE deliveries SET status = 'received', updated_at = $at WHERE order_id = :o$k AND receiver = 'limit-rx-0' AND status = 'sent';"
+      echo "UPDATE deliveries SET status = 'received', updated_at = $at WHERE order_id = :o AND receiver = 'limit-rx-0' AND status = 'sent';"
       echo "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)" \
-        "VALUES (:o$k, 'limit-rx-0', 'sent', 'received', 'limit-rx-0', NULL, $at, NULL) RETURNING id;"
-      echo "UPDATE sync_orders SET updated_at = $at WHERE order_id = :o$k;"
+        "VALUES (:o, 'limit-rx-0', 'sent', 'received', 'limit-rx-0', NULL, $at, NULL) RETURNING id;"
+      echo "UPDATE sync_orders SET updated_at = $at WHERE order_id = :o;"
       [[ $mode == broker ]] && echo "RELEASE SAVEPOINT request;"
-    done
-  fi
+    fi
+  done
   # The broker tells the other nodes about the batch's history rows (about
   # ten bytes of payload per row).
   if [[ $mode == broker ]]; then
