@@ -40,13 +40,14 @@ Fleet::Fleet(const Options& options, const Plan& plan)
   // 127.0.0.2, .3, … when there are many.
   int local_addrs = options.local_addrs;
   if (local_addrs < 0) local_addrs = slot_count_ > 5000 ? static_cast<int>((slot_count_ + 4999) / 5000) : 0;
-  const bool loopback = options.host == "127.0.0.1" || options.host == "localhost";
-
   for (std::size_t i = 0; i < slot_count_; ++i) {
     const auto& t = plan.terminals[i];
+    // Receive-only terminals may be on another node of a cluster.
+    const bool elsewhere = t.receiver && !t.sender;
     client::Options co;
-    co.host = options.host;
-    co.port = options.port;
+    co.host = elsewhere ? options.receiver_host : options.host;
+    co.port = elsewhere ? options.receiver_port : options.port;
+    const bool loopback = co.host == "127.0.0.1" || co.host == "localhost";
     co.session = t.id;
     co.token = t.token;
     co.client_name = "possync-load/" POSSYNC_VERSION;

@@ -141,7 +141,7 @@ int run_traffic(const Options& o, const Plan& plan, const std::string& prefix, R
   Histogram interval;
   auto interval_start = now_ns();
   std::int64_t interval_acked = 0;
-  ProcessSample interval_broker = sample_process(o.broker_pid), interval_self = sample_self();
+  ProcessSample interval_broker = sample_processes(o.broker_pids), interval_self = sample_self();
   auto close_interval = [&] {
     SoakInterval i;
     const auto now = now_ns();
@@ -193,14 +193,14 @@ int run_idle(const Options& o, const Plan& plan, Report& r) {
   Progress progress(o, fleet, nullptr);
   const auto everyone = all_terminals(plan);
   Meter meter(o);
-  const auto before = sample_process(o.broker_pid);
+  const auto before = sample_processes(o.broker_pids);
   const auto start = now_ns();
   const bool up = connect_all(fleet, everyone, o.connect_concurrency, progress);
   r.idle_connect_s = static_cast<double>(now_ns() - start) / 1e9;
   // Hold them; the broker's memory is read at the end of the hold, once
   // the connections' buffers have settled.
   if (up) wait_for([] { return false; }, o.hold_s, [&] { progress.tick("holding"); });
-  const auto after = sample_process(o.broker_pid);
+  const auto after = sample_processes(o.broker_pids);
   meter.stop();
   fill_fleet(r, fleet, static_cast<int>(everyone.size()));
   r.elapsed_s = meter.wall_s();

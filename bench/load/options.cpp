@@ -36,11 +36,16 @@ usage: possync-load [--mode load|soak|idle|storm] [options]
 broker
   --host H                   broker address (default 127.0.0.1)
   --port P                   broker port (default 8080)
+  --receiver-port P          receive-only sessions connect to this port instead (another node of a
+                             cluster: provisioning and /api/stats still go to --host/--port; not for
+                             mesh or idle, whose terminals both send and receive)
+  --receiver-host H          and to this host (default: --host)
   --admin-token T            provision the sessions through the ops API
   --tokens FILE              or use sessions provisioned earlier ("session token" lines)
   --save-tokens FILE         write the provisioned sessions' tokens for a later --tokens
   --prefix P                 session, shop and ref prefix (default: random per run)
-  --broker-pid PID           a local broker: report its CPU and RSS from /proc
+  --broker-pid PID           a local broker: report its CPU and RSS from /proc; repeat it for the
+                             nodes of a cluster (their CPU, disk writes and RSS are summed)
 
 traffic (modes load and soak)
   --topology pairs|fanout|mesh|claim   (default pairs)
@@ -111,6 +116,15 @@ Setter integer(T& field, std::int64_t lo, std::int64_t hi) {
   };
 }
 
+Setter append(std::vector<int>& field, int lo, int hi) {
+  return [&field, lo, hi](std::string_view v) {
+    std::int64_t n = 0;
+    auto err = to_int(v, lo, hi, n);
+    if (!err) field.push_back(static_cast<int>(n));
+    return err;
+  };
+}
+
 Setter number(double& field, double lo) {
   return [&field, lo](std::string_view v) { return to_double(v, lo, field); };
 }
@@ -143,11 +157,13 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o, bool
                                          {"mesh", Topology::mesh}, {"claim", Topology::claim}})},
       {"--host", text(o.host)},
       {"--port", integer(o.port, 1, 65535)},
+      {"--receiver-host", text(o.receiver_host)},
+      {"--receiver-port", integer(o.receiver_port, 1, 65535)},
       {"--admin-token", text(o.admin_token)},
       {"--tokens", text(o.tokens_in)},
       {"--save-tokens", text(o.tokens_out)},
       {"--prefix", text(o.prefix)},
-      {"--broker-pid", integer(o.broker_pid, 1, 1 << 30)},
+      {"--broker-pid", append(o.broker_pids, 1, 1 << 30)},
       {"--senders", integer(o.senders, 1, 100000)},
       {"--receivers", integer(o.receivers, 1, 100000)},
       {"--terminals", integer(o.terminals, 2, 100000)},
@@ -206,6 +222,9 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o, bool
   if (o.senders == 0) o.senders = groups ? 1 : 10;
   if (o.receivers == 0) o.receivers = o.mode == Mode::storm ? 1000 : 10;
   if (o.connect_concurrency == 0) o.connect_concurrency = o.mode == Mode::storm ? 1000000 : 200;
+  const bool elsewhere = !o.receiver_host.empty() || o.receiver_port != 0;
+  if (o.receiver_host.empty()) o.receiver_host = o.host;
+  if (o.receiver_port == 0) o.receiver_port = o.port;
 
   if (o.admin_token.empty() && o.tokens_in.empty()) return std::string("--admin-token or --tokens is required");
   if (o.mode == Mode::soak && o.rate <= 0) return std::string("--mode soak needs --rate");
@@ -214,6 +233,9 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o, bool
   }
   if (o.topology == Topology::mesh && o.to > std::min(o.terminals, o.shop_size) - 1) {
     return std::string("--to must be below the mesh's shop size (min of --terminals and --shop-size)");
+  }
+  if (elsewhere && (o.mode == Mode::idle || (o.mode != Mode::storm && o.topology == Topology::mesh))) {
+    return std::string("--receiver-host/--receiver-port: mesh and idle terminals both send and receive; use pairs, fanout, claim or storm");
   }
   if (groups && o.receivers > 64) return std::string("--receivers: at most 64 receivers per order (the protocol's limit)");
   return std::nullopt;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace possync::load {
 
@@ -21,11 +22,16 @@ struct Options {
   // The broker.
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
+  // Where receive-only sessions connect (another node of a cluster sharing
+  // the database); empty / 0: host and port. Provisioning and /api/stats use
+  // host and port.
+  std::string receiver_host;
+  std::uint16_t receiver_port = 0;
   std::string admin_token;     // provisions sessions through the ops API
   std::string tokens_in;       // or: "session token" lines from an earlier --save-tokens
   std::string tokens_out;      // write the provisioned tokens here
   std::string prefix;          // session/shop/ref prefix; random per run when empty
-  int broker_pid = 0;          // a local broker's PID: CPU and RSS from /proc
+  std::vector<int> broker_pids;  // local broker PIDs (one per node): CPU and RSS from /proc, summed
 
   // Who talks to whom.
   int senders = 0;      // pairs: pairs (10); fanout/claim: senders (1)

@@ -61,6 +61,21 @@ ProcessSample sample_process(int pid) {
   return s;
 }
 
+ProcessSample sample_processes(const std::vector<int>& pids) {
+  ProcessSample sum;
+  for (int pid : pids) {
+    const auto s = sample_process(pid);
+    if (!s.ok) return {};
+    sum.cpu_s += s.cpu_s;
+    sum.rss_kib += s.rss_kib;
+    sum.hwm_kib += s.hwm_kib;
+    sum.threads += s.threads;
+    sum.write_bytes += s.write_bytes;
+  }
+  sum.ok = !pids.empty();
+  return sum;
+}
+
 ProcessSample sample_self() {
   ProcessSample s;
   rusage usage{};

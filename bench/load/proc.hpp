@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace possync::load {
 
@@ -20,6 +21,9 @@ struct ProcessSample {
 
 // pid 0: nothing (ok = false).
 ProcessSample sample_process(int pid);
+// Several processes (the nodes of a cluster) as one: every figure summed
+// (peak RSS too: the sum of each one's peak). ok only when each was read.
+ProcessSample sample_processes(const std::vector<int>& pids);
 // This process: CPU from getrusage(RUSAGE_SELF), memory from /proc/self.
 ProcessSample sample_self();
 

@@ -7,13 +7,13 @@ namespace possync::load {
 void Meter::restart() {
   stats_start_ = fetch_broker_stats(options_);
   start_ns_ = now_ns();
-  broker_start_ = sample_process(options_.broker_pid);
+  broker_start_ = sample_processes(options_.broker_pids);
   self_start_ = sample_self();
 }
 
 void Meter::stop() {
   end_ns_ = now_ns();
-  broker_end_ = sample_process(options_.broker_pid);
+  broker_end_ = sample_processes(options_.broker_pids);
   self_end_ = sample_self();
   stats_end_ = fetch_broker_stats(options_);
 }
@@ -37,14 +37,14 @@ Usage Meter::usage(const ProcessSample& a, const ProcessSample& b, std::int64_t 
 
 Progress::Progress(const Options& options, Fleet& fleet, Traffic* traffic)
     : options_(options), fleet_(fleet), traffic_(traffic), start_ns_(now_ns()), last_ns_(start_ns_) {
-  broker_last_ = broker_now_ = sample_process(options.broker_pid);
+  broker_last_ = broker_now_ = sample_processes(options.broker_pids);
   self_last_ = self_now_ = sample_self();
 }
 
 void Progress::tick(const char* phase) {
   const auto now = now_ns();
   const double dt = static_cast<double>(now - last_ns_) / 1e9;
-  broker_now_ = sample_process(options_.broker_pid);
+  broker_now_ = sample_processes(options_.broker_pids);
   self_now_ = sample_self();
   second_.clear();
   std::int64_t acked = 0, pushes = 0;

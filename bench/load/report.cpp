@@ -85,8 +85,12 @@ void print_report(std::FILE* out, const Report& r) {
                  o.lines, o.ack ? "yes" : "no");
   }
   std::fprintf(out, " shop-size=%d threads=%d\n", o.shop_size, o.threads);
-  std::fprintf(out, "broker %s:%u, %d sessions in %d shops (prefix %s), started %s\n", o.host.c_str(), o.port,
-               r.sessions, r.shops, r.prefix.c_str(), r.started_at.c_str());
+  std::fprintf(out, "broker %s:%u", o.host.c_str(), o.port);
+  if (o.receiver_host != o.host || o.receiver_port != o.port) {
+    std::fprintf(out, " (receivers on %s:%u)", o.receiver_host.c_str(), o.receiver_port);
+  }
+  std::fprintf(out, ", %d sessions in %d shops (prefix %s), started %s\n", r.sessions, r.shops, r.prefix.c_str(),
+               r.started_at.c_str());
   std::fprintf(out, "machine: %d × %s; load average %.2f → %.2f\n", r.nproc, r.cpu_model.c_str(), r.load_start[0],
                r.load_end[0]);
   std::fprintf(out, "connections: %d up of %d, %lld connect failures, %lld reconnects; connect→welcome p50 %.1f ms, p99 %.1f ms\n",
@@ -137,7 +141,7 @@ void print_report(std::FILE* out, const Report& r) {
                  d.push_p50_ms, d.push_p99_ms, static_cast<double>(d.broker_rss_kib) / 1024, d.broker_rss_kib_per_hour / 1024);
   }
   std::fprintf(out, "cpu                  %9s %9s %10s %10s   %s\n", "s", "% core", "µs/order", "µs/push", "RSS MiB start → end");
-  print_usage(out, "broker", r.broker);
+  print_usage(out, o.broker_pids.size() > 1 ? "brokers (summed)" : "broker", r.broker);
   print_usage(out, "harness", r.harness);
   if (r.broker.ok && r.broker.disk_write_bytes > 0) {
     std::fprintf(out, "broker disk writes: %.1f MiB = %.1f KiB per order\n",
@@ -218,14 +222,20 @@ void latency(Writer& w, std::string_view k, const Latency& l) {
   w.EndObject();
 }
 
-void usage(Writer& w, std::string_view k, const Usage& u, int pid) {
+void usage(Writer& w, std::string_view k, const Usage& u, const std::vector<int>& pids) {
   key(w, k);
   if (!u.ok) {
     w.Null();
     return;
   }
   w.StartObject();
-  if (pid > 0) integer(w, "pid", pid);
+  if (!pids.empty()) integer(w, "pid", pids.front());
+  if (pids.size() > 1) {  // a cluster: every figure below is the sum over these
+    key(w, "pids");
+    w.StartArray();
+    for (int pid : pids) w.Int(pid);
+    w.EndArray();
+  }
   num(w, "cpu_s", u.cpu_s);
   num(w, "cpu_percent", u.cpu_percent);
   num(w, "cpu_us_per_order", u.us_per_order);
@@ -263,6 +273,8 @@ void config(Writer& w, const Report& r) {
   integer(w, "threads", o.threads);
   str(w, "host", o.host);
   integer(w, "port", o.port);
+  str(w, "receiver_host", o.receiver_host);
+  integer(w, "receiver_port", o.receiver_port);
   w.EndObject();
 }
 
@@ -338,8 +350,8 @@ bool write_json(const std::string& path, const Report& r) {
     w.Null();
   }
 
-  usage(w, "broker", r.broker, o.broker_pid);
-  usage(w, "harness", r.harness, 0);
+  usage(w, "broker", r.broker, o.broker_pids);
+  usage(w, "harness", r.harness, {});
   key(w, "broker_store");
   if (r.store.ok) {
     w.StartObject();
