@@ -40,8 +40,10 @@ double out_of_range_value(std::string_view literal) {
       digits.remove_prefix(1);
     const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), exponent);
     (void)ptr;
-    // An exponent beyond long long: saturate, leaving room for the digit count below.
-    if (ec == std::errc::result_out_of_range) exponent = LLONG_MAX / 4;
+    // A huge exponent (beyond long long, or near its end): saturate, leaving
+    // room for the digit count added below, which must not overflow.
+    constexpr long long kSaturated = LLONG_MAX / 4;
+    if (ec == std::errc::result_out_of_range || exponent > kSaturated) exponent = kSaturated;
     if (exponent_negative) exponent = -exponent;
   }
   const std::string_view mantissa = literal.substr(0, e);
