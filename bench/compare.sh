@@ -95,19 +95,29 @@ stop_server() {
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
 }
+reported=0
 cleanup() {
   stop_server
   [[ -n $pg_dir ]] && "$root/scripts/pg-server.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+  # Measurements are minutes of work: without a report, keep them.
+  if ((!reported)) && compgen -G "$runs/*.json" >/dev/null; then
+    local kept
+    kept=$(mktemp -d /tmp/possync-compare-runs.XXXXXX)
+    cp "$runs"/*.json "$kept"/ && log "no report written; the runs are in $kept"
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+# A port below the kernel's ephemeral range: the thousands of client sockets
+# of an idle run linger there in TIME_WAIT and would make a listener's bind fail.
 free_port() {
-  local port
+  local low port
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
   for _ in $(seq 200); do
-    port=$((20000 + RANDOM % 30000))
+    port=$((10000 + RANDOM % (low - 10000)))
     port_in_use "$port" || { echo "$port"; return 0; }
   done
   return 1
@@ -146,6 +156,7 @@ peer_port=""
 start_mosquitto() {
   local conf=$work/mosquitto.conf plain
   peer_port=$(free_port) plain=$(free_port)
+  [[ $plain != "$peer_port" ]] || plain=$(free_port)
   # Mosquitto 2.0.11 (Debian 12) refuses to start with only a websockets
   # listener ("Unable to start any listening sockets"): a plain MQTT
   # listener on loopback goes beside it, unused.
@@ -168,18 +179,26 @@ EOF
 }
 
 start_nats() {
-  local conf=$work/nats.conf client
-  peer_port=$(free_port) client=$(free_port)
+  local conf=$work/nats.conf
+  # Port -1: nats-server picks free ports and logs them.
   cat >"$conf" <<EOF
-listen: "127.0.0.1:$client"
+listen: "127.0.0.1:-1"
 websocket {
-  listen: "127.0.0.1:$peer_port"
+  listen: "127.0.0.1:-1"
   no_tls: true
 }
 EOF
   nats-server -c "$conf" >"$work/nats.log" 2>&1 &
   server_pid=$!
-  wait_listening "$peer_port" || { log "nats-server did not start: $(tail -3 "$work/nats.log")"; return 1; }
+  peer_port=""
+  for _ in $(seq 100); do
+    peer_port=$(sed -n 's|.*Listening for websocket clients on ws://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/nats.log")
+    [[ -n $peer_port ]] && return 0
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  log "nats-server did not start: $(tail -3 "$work/nats.log")"
+  return 1
 }
 
 # Runs a measurement with a time bound; its failure is recorded, not fatal.
@@ -330,8 +349,8 @@ targets_json=$(jq --argjson rate "$latency_rate" '
      ratio: (if measured != null and limit != null and limit != 0 then measured / limit else null end),
      verdict: (if measured == null or limit == null then "FAIL (not measured)" elif pass then "PASS" else "FAIL" end),
      note: note};
-  def throughput(run; store):
-    target("durable throughput, pairs flat out, \(store): possync orders/s >= 50% of the store limit";
+  def throughput(run; store; what):
+    target("durable throughput, \(what), 100 pairs flat out: possync orders/s >= 50% of the store limit";
       v([run, "orders", "per_s"]); (v([store, "orders_per_s"]) // null | if . then . * 0.5 else null end);
       "orders/s"; (v([run, "orders", "per_s"]) >= (v([store, "orders_per_s"]) * 0.5)) and ok(run);
       "limit = 50% of \(store) (raw rows, batch of max_batch, acks included)");
@@ -340,14 +359,14 @@ targets_json=$(jq --argjson rate "$latency_rate" '
       v([run, "latency_ms", "send_to_push", "p99"]);
       (v([single, "transaction_ms_p50"]) // null | if . then 2 * . + 1 else null end);
       "ms"; (v([run, "latency_ms", "send_to_push", "p99"]) <= (2 * v([single, "transaction_ms_p50"]) + 1)) and ok(run);
-      "median commit = one-order transaction p50 of \(single); achieved rate \(v([run, "orders", "per_s"]) // "?") orders/s");
+      "median commit = one-order transaction p50 of \(single); achieved rate \(v([run, "orders", "per_s"]) // 0 | round) orders/s");
   def efficiency(run; peer):
     target("efficiency, \(run | ltrimstr("possync-")): possync broker CPU per pushed order <= Mosquitto CPU per QoS 1 message";
       v([run, "broker", "cpu_us_per_push"]); v([peer, "broker", "cpu_us_per_delivery"]);
       "us"; (v([run, "broker", "cpu_us_per_push"]) <= v([peer, "broker", "cpu_us_per_delivery"])) and ok(run);
       "possync stores every order (SQLite, synchronous=FULL); Mosquitto persistence off");
-  [ throughput("possync-pairs"; "store-sqlite-raw"),
-    (if has("store-pg-raw") then throughput("possync_pg_pairs"; "store-pg-raw") else empty end),
+  [ throughput("possync-pairs"; "store-sqlite-raw"; "SQLite"),
+    (if has("store-pg-raw") then throughput("possync_pg_pairs"; "store-pg-raw"; "PostgreSQL") else empty end),
     latency("possync-rate"; "store-sqlite-single"),
     (if has("store-pg-single") then latency("possync_pg_rate"; "store-pg-single") else empty end),
     efficiency("possync-pairs"; "mosquitto-pairs"),
@@ -414,9 +433,12 @@ jq -n --arg started "$started_at" --arg commit "$commit" --argjson dirty "${dirt
   echo
   echo "## Targets (issue #6)"
   echo
-  echo "| target | measured | limit | ratio | verdict | note |"
+  echo "| target | measured | limit | measured / limit | verdict | note |"
   echo "|---|---|---|---|---|---|"
   jq -r '.[] | "| \(.target) | \(.measured // "-" | if type == "number" then (. * 100 | round / 100) else . end) \(.unit) | \(.limit // "-" | if type == "number" then (. * 100 | round / 100) else . end) \(.unit) | \(.ratio // "-" | if type == "number" then (. * 1000 | round / 1000) else . end) | **\(.verdict)** | \(.note) |"' <<<"$targets_json"
+  echo
+  echo "Throughput passes at measured / limit >= 1, the others at <= 1; a run that lost anything fails"
+  echo "whatever its figure, and a target whose runs are missing is not measured, which fails."
   echo
   echo "## Informational ratios"
   echo
@@ -455,6 +477,7 @@ jq -n --arg started "$started_at" --arg commit "$commit" --argjson dirty "${dirt
   echo "each PUB). CPU from /proc/PID/stat over the measured window; per message = per delivery received."
 } >"$md"
 
+reported=1
 cat "$md"
 log "wrote $md and $json"
 verdicts=$(jq -r '[.[] | .verdict] | map(select(. != "PASS")) | length' <<<"$targets_json")
