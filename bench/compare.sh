@@ -132,6 +132,19 @@ wait_listening() {
   return 1
 }
 
+# Prints the port a starting server writes in FILE (the sed expression
+# picks it out); false when the server died or 30 s passed.
+port_from_log() {  # FILE SED_EXPRESSION
+  local port
+  for _ in $(seq 300); do
+    port=$(sed -n "$2" "$1" 2>/dev/null)
+    [[ -n $port ]] && { echo "$port"; return 0; }
+    kill -0 "$server_pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
 # One server at a time runs; each measurement gets a fresh one.
 admin_token="" broker_port=""
 start_broker() {  # STORE_URL [broker args…]
@@ -141,13 +154,7 @@ start_broker() {  # STORE_URL [broker args…]
   "$broker_bin" --listen 127.0.0.1:0 --store "$store" --admin-token "$admin_token" --log-level warn "$@" \
     >"$out" 2>"$work/broker.err" &
   server_pid=$!
-  broker_port=""
-  for _ in $(seq 300); do
-    broker_port=$(sed -n 's|^WebSocket ws://127\.0\.0\.1:\([0-9]*\)/ws$|\1|p' "$out" 2>/dev/null)
-    [[ -n $broker_port ]] && return 0
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  broker_port=$(port_from_log "$out" 's|^WebSocket ws://127\.0\.0\.1:\([0-9]*\)/ws$|\1|p') && return 0
   log "the broker did not start: $(tail -3 "$work/broker.err")"
   return 1
 }
@@ -190,13 +197,8 @@ websocket {
 EOF
   nats-server -c "$conf" >"$work/nats.log" 2>&1 &
   server_pid=$!
-  peer_port=""
-  for _ in $(seq 100); do
-    peer_port=$(sed -n 's|.*Listening for websocket clients on ws://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$work/nats.log")
-    [[ -n $peer_port ]] && return 0
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  peer_port=$(port_from_log "$work/nats.log" 's|.*Listening for websocket clients on ws://127\.0\.0\.1:\([0-9]*\)$|\1|p') &&
+    return 0
   log "nats-server did not start: $(tail -3 "$work/nats.log")"
   return 1
 }
