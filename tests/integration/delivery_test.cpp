@@ -31,18 +31,6 @@ struct DeliveryFixture {
   }
 };
 
-std::string req(const std::string& type, std::int64_t order_id, const std::string& extra = "") {
-  return R"({"type":")" + type + R"(","order_id":)" + std::to_string(order_id) + extra + "}";
-}
-
-std::function<bool(const possync::client::Message&)> status_is(std::int64_t order_id, const std::string& session,
-                                                                const std::string& status) {
-  return [=](const possync::client::Message& m) {
-    return m.type() == "status" && m.int_field("order_id") == order_id && m.string_field("session") == session &&
-           m.string_field("status") == status;
-  };
-}
-
 }  // namespace
 
 TEST_CASE_METHOD(DeliveryFixture, "ack moves sent to received, tells the sender, and is quiet on success",
@@ -57,7 +45,7 @@ TEST_CASE_METHOD(DeliveryFixture, "ack moves sent to received, tells the sender,
   CHECK(kitchen.pending_pushes() == 0);  // no reply to a successful ack
   // A second ack is a no-op; an unknown order is not_found (with the id echoed).
   kitchen.raw().ack(id);
-  auto nf = kitchen.call(req("ack", 999999));
+  auto nf = kitchen.call(order_op("ack", 999999));
   REQUIRE(nf.message);
   CHECK(nf.message->error_code() == "not_found");
   auto inbox = kitchen.call(R"({"type":"list"})");
@@ -71,18 +59,18 @@ TEST_CASE_METHOD(DeliveryFixture, "deliver returns the full order once, then dup
   auto id = send("D-1", {"kitchen-1"});
   auto push = kitchen.wait_type("order");
   REQUIRE(push);
-  auto d = kitchen.call(req("deliver", id));
+  auto d = kitchen.call(order_op("deliver", id));
   REQUIRE(d.ok());
   CHECK(d.message->type() == "delivered");
   CHECK(d.message->doc["duplicate"].GetBool() == false);
   CHECK(std::string(d.message->doc["order"]["note"].GetString()) == "no onions");
   CHECK(d.message->doc["order"]["lines"].Size() == push->doc["order"]["lines"].Size());
   REQUIRE(counter.wait_push(status_is(id, "kitchen-1", "delivered")));
-  auto again = kitchen.call(req("deliver", id));
+  auto again = kitchen.call(order_op("deliver", id));
   REQUIRE(again.ok());
   CHECK(again.message->doc["duplicate"].GetBool());
   // Final: reject now conflicts and names the status.
-  auto rej = kitchen.call(req("reject", id));
+  auto rej = kitchen.call(order_op("reject", id));
   REQUIRE(rej.message);
   CHECK(rej.message->error_code() == "conflict");
   CHECK(rej.message->string_field("message").find("delivered") != std::string::npos);
@@ -91,16 +79,16 @@ TEST_CASE_METHOD(DeliveryFixture, "deliver returns the full order once, then dup
 TEST_CASE_METHOD(DeliveryFixture, "reject keeps the first reason; a repeat is a duplicate; deliver then conflicts",
                  "[delivery]") {
   auto id = send("J-1", {"kitchen-1"});
-  auto r = kitchen.call(req("reject", id, R"(,"reason":"out of stock")"));
+  auto r = kitchen.call(order_op("reject", id, R"(,"reason":"out of stock")"));
   REQUIRE(r.ok());
   CHECK(r.message->type() == "rejected");
   auto st = counter.wait_push(status_is(id, "kitchen-1", "rejected"));
   REQUIRE(st);
   CHECK(st->string_field("reason") == "out of stock");
-  auto again = kitchen.call(req("reject", id, R"(,"reason":"changed my mind")"));
+  auto again = kitchen.call(order_op("reject", id, R"(,"reason":"changed my mind")"));
   REQUIRE(again.ok());
   CHECK(again.message->doc["duplicate"].GetBool());
-  auto d = kitchen.call(req("deliver", id));
+  auto d = kitchen.call(order_op("deliver", id));
   REQUIRE(d.message);
   CHECK(d.message->error_code() == "conflict");
   CHECK(d.message->string_field("message").find("rejected") != std::string::npos);
@@ -114,8 +102,8 @@ TEST_CASE_METHOD(DeliveryFixture, "cancel: every open delivery is cancelled, rec
                  "[delivery]") {
   auto id = send("C-1", {"kitchen-1", "bar-1"});
   REQUIRE(bar.wait_type("order"));
-  REQUIRE(bar.call(req("deliver", id)).ok());
-  auto c = counter.call(req("cancel", id));
+  REQUIRE(bar.call(order_op("deliver", id)).ok());
+  auto c = counter.call(order_op("cancel", id));
   REQUIRE(c.ok());
   CHECK(c.message->type() == "cancelled");
   const auto& receivers = c.message->doc["receivers"];
@@ -128,10 +116,10 @@ TEST_CASE_METHOD(DeliveryFixture, "cancel: every open delivery is cancelled, rec
   REQUIRE(k);
   CHECK(k->string_field("by") == "counter-1");
   REQUIRE(counter.wait_push(status_is(id, "kitchen-1", "cancelled")));  // the sender's own cancel included
-  auto again = counter.call(req("cancel", id));
+  auto again = counter.call(order_op("cancel", id));
   REQUIRE(again.message);
   CHECK(again.message->error_code() == "conflict");
-  auto d = kitchen.call(req("deliver", id));
+  auto d = kitchen.call(order_op("deliver", id));
   REQUIRE(d.message);
   CHECK(d.message->error_code() == "conflict");
   CHECK(d.message->string_field("message").find("cancelled") != std::string::npos);
@@ -139,21 +127,21 @@ TEST_CASE_METHOD(DeliveryFixture, "cancel: every open delivery is cancelled, rec
 
 TEST_CASE_METHOD(DeliveryFixture, "cancel by a receiver is forbidden, by a stranger not_found", "[delivery]") {
   auto id = send("C-2", {"kitchen-1"});
-  auto r = kitchen.call(req("cancel", id));
+  auto r = kitchen.call(order_op("cancel", id));
   REQUIRE(r.message);
   CHECK(r.message->error_code() == "forbidden");
   TestClient stranger(broker.port(), "counter-2", other_token);
   REQUIRE(stranger.connect_and_hello().ok());
-  auto s = stranger.call(req("cancel", id));
+  auto s = stranger.call(order_op("cancel", id));
   REQUIRE(s.message);
   CHECK(s.message->error_code() == "not_found");
   // Another session's order ids reveal nothing to it.
   for (const char* type : {"deliver", "reject"}) {
-    auto x = bar.call(req(type, id));
+    auto x = bar.call(order_op(type, id));
     REQUIRE(x.message);
     CHECK(x.message->error_code() == "not_found");
   }
-  auto ack = counter.call(req("ack", id));
+  auto ack = counter.call(order_op("ack", id));
   REQUIRE(ack.message);
   CHECK(ack.message->error_code() == "forbidden");  // counter-1 lacks the receiver role
 }
@@ -168,7 +156,7 @@ TEST_CASE_METHOD(DeliveryFixture, "claim race: two receivers deliver at the same
     auto race = [&](TestClient& who) {
       return std::async(std::launch::async, [&who, start, id] {
         start.wait();
-        return who.call(req("deliver", id));
+        return who.call(order_op("deliver", id));
       });
     };
     auto fk = race(kitchen);
@@ -197,7 +185,7 @@ TEST_CASE_METHOD(DeliveryFixture, "claim race: two receivers deliver at the same
 TEST_CASE_METHOD(DeliveryFixture, "claim: the losing receiver is told its delivery was taken", "[delivery]") {
   auto id = send("CL-t", {"kitchen-1", "bar-1"}, "claim");
   REQUIRE(bar.wait_type("order"));
-  REQUIRE(kitchen.call(req("deliver", id)).ok());
+  REQUIRE(kitchen.call(order_op("deliver", id)).ok());
   auto t = bar.wait_push(status_is(id, "bar-1", "taken"));
   REQUIRE(t);
   CHECK(t->string_field("by") == "kitchen-1");
@@ -206,7 +194,7 @@ TEST_CASE_METHOD(DeliveryFixture, "claim: the losing receiver is told its delive
 TEST_CASE_METHOD(DeliveryFixture, "list: inbox shows sent and received by default, newest first, paged", "[delivery]") {
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(send("L-" + std::to_string(i), {"kitchen-1", "bar-1"}));
-  REQUIRE(kitchen.call(req("deliver", ids[0])).ok());
+  REQUIRE(kitchen.call(order_op("deliver", ids[0])).ok());
   auto inbox = kitchen.call(R"({"type":"list","box":"inbox","limit":3})");
   REQUIRE(inbox.ok());
   const auto& orders = inbox.message->doc["orders"];
@@ -243,11 +231,11 @@ TEST_CASE_METHOD(DeliveryFixture, "a receiver's other connection hears of change
   auto id = send("M-1", {"kitchen-1"});
   REQUIRE(kitchen.wait_type("order"));
   REQUIRE(kitchen2.wait_type("order"));  // every connection of the session gets the push
-  REQUIRE(kitchen.call(req("deliver", id)).ok());
+  REQUIRE(kitchen.call(order_op("deliver", id)).ok());
   REQUIRE(kitchen2.wait_push(status_is(id, "kitchen-1", "delivered")));
   REQUIRE(kitchen.sync());
   CHECK(kitchen.pending_pushes() == 0);  // not echoed to the connection that made it
-  auto dup = kitchen2.call(req("deliver", id));  // counts for the session
+  auto dup = kitchen2.call(order_op("deliver", id));  // counts for the session
   REQUIRE(dup.ok());
   CHECK(dup.message->doc["duplicate"].GetBool());
 }

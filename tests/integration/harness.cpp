@@ -67,9 +67,16 @@ client::HttpResponse TestBroker::http(const std::string& method, const std::stri
 }
 
 std::string TestBroker::add_session(const std::string& id, bool sender, bool receiver, const std::string& shop) {
+  return put_session(port(), admin_token_, id, sender, receiver, shop);
+}
+
+int TestBroker::connections_of(const std::string& id) { return session_connections(port(), admin_token_, id); }
+
+std::string put_session(std::uint16_t port, const std::string& admin_token, const std::string& id, bool sender,
+                        bool receiver, const std::string& shop) {
   std::string body = std::string(R"({"name":")") + id + R"(","shop":")" + shop + R"(","sender":)" +
                      (sender ? "true" : "false") + R"(,"receiver":)" + (receiver ? "true" : "false") + "}";
-  auto res = http("PUT", "/api/sessions/" + id, body);
+  auto res = client::http_request("127.0.0.1", port, "PUT", "/api/sessions/" + id, admin_token, body);
   if (res.status != 201 && res.status != 200) {
     throw std::runtime_error("add_session " + id + ": HTTP " + std::to_string(res.status) + " " + res.body + res.error);
   }
@@ -79,8 +86,8 @@ std::string TestBroker::add_session(const std::string& id, bool sender, bool rec
   return "";
 }
 
-int TestBroker::connections_of(const std::string& id) {
-  auto res = http("GET", "/api/sessions");
+int session_connections(std::uint16_t port, const std::string& admin_token, const std::string& id) {
+  auto res = client::http_request("127.0.0.1", port, "GET", "/api/sessions", admin_token);
   rapidjson::Document doc;
   doc.Parse(res.body.c_str());
   if (!doc.IsObject() || !doc.HasMember("sessions")) return -1;
@@ -186,6 +193,24 @@ std::string send_json(const std::string& ref, const std::vector<std::string>& to
   for (const auto& t : to) list += (list.empty() ? "\"" : ",\"") + t + "\"";
   return R"({"type":"send","ref":")" + ref + R"(","to":[)" + list + R"(],"mode":")" + mode + R"(","order":)" + order +
          "}";
+}
+
+std::string order_op(const std::string& type, std::int64_t order_id, const std::string& extra) {
+  return R"({"type":")" + type + R"(","order_id":)" + std::to_string(order_id) + extra + "}";
+}
+
+PushPredicate status_is(std::int64_t order_id, const std::string& session, const std::string& status) {
+  return [=](const client::Message& m) {
+    return m.type() == "status" && m.int_field("order_id") == order_id && m.string_field("session") == session &&
+           m.string_field("status") == status;
+  };
+}
+
+PushPredicate presence_is(const std::string& session, bool online) {
+  return [=](const client::Message& m) {
+    return m.type() == "presence" && m.string_field("session") == session && m.doc.HasMember("online") &&
+           m.doc["online"].IsBool() && m.doc["online"].GetBool() == online;
+  };
 }
 
 }  // namespace possync::test

@@ -118,9 +118,25 @@ class TestClient {
   std::shared_ptr<client::Client> client_;
 };
 
+// The admin API of the broker on 127.0.0.1:port, for tests that run it as a
+// child process as well as in-process.
+// Creates (or updates) a session; its token when created; throws on failure.
+std::string put_session(std::uint16_t port, const std::string& admin_token, const std::string& id, bool sender,
+                        bool receiver, const std::string& shop = "main");
+// `connections` of a session as GET /api/sessions reports it (-1 if absent).
+int session_connections(std::uint16_t port, const std::string& admin_token, const std::string& id);
+
 // Polls `condition` (every 10 ms) until it holds or `timeout` passes: for
 // waiting on state only observable by asking (e.g. the ops API).
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = kWait);
+
+using PushPredicate = std::function<bool(const client::Message&)>;
+// {"type":TYPE,"order_id":ID<extra>} — `extra` is more members, e.g. ,"reason":"x".
+std::string order_op(const std::string& type, std::int64_t order_id, const std::string& extra = "");
+// A `status` push for (order_id, session) with that status.
+PushPredicate status_is(std::int64_t order_id, const std::string& session, const std::string& status);
+// A `presence` push for the session, online or not.
+PushPredicate presence_is(const std::string& session, bool online);
 
 // A minimal order of `lines` lines, as JSON text.
 std::string sample_order(int lines = 2, const std::string& note = "no onions");

@@ -13,56 +13,13 @@
 #include <rapidjson/document.h>
 
 #include "tests/integration/harness.hpp"
-#include "tests/integration/process.hpp"
+#include "tests/integration/broker_process.hpp"
 
 using namespace possync::test;
 
 namespace {
 
-const std::string kAdmin = "process-test-admin-token-0123456789";
-
-// A broker child process on an ephemeral port; its port read from the
-// "WebSocket ws://HOST:PORT/ws" line it prints.
-struct BrokerProcess {
-  std::unique_ptr<ChildProcess> proc;
-  std::uint16_t port = 0;
-  std::vector<std::string> lines;
-
-  explicit BrokerProcess(const std::string& db, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {POSSYNC_BROKER_BIN, "--listen", "127.0.0.1:0", "--store", "sqlite:" + db,
-                                     "--admin-token", kAdmin, "--log-level", "warn"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    proc = std::make_unique<ChildProcess>(argv);
-    auto ws = proc->wait_line("WebSocket ws://", std::chrono::seconds(10));
-    REQUIRE(ws);
-    lines.push_back(*ws);
-    std::smatch m;
-    std::regex re(R"(ws://127\.0\.0\.1:(\d+)/ws)");
-    REQUIRE(std::regex_search(*ws, m, re));
-    port = static_cast<std::uint16_t>(std::stoi(m[1]));
-  }
-
-  int connections_of(const std::string& id) {
-    auto r = possync::client::http_request("127.0.0.1", port, "GET", "/api/sessions", kAdmin);
-    rapidjson::Document d;
-    d.Parse(r.body.c_str());
-    if (!d.IsObject()) return -1;
-    for (const auto& s : d["sessions"].GetArray()) {
-      if (s["session"].GetString() == id) return s["connections"].GetInt();
-    }
-    return -1;
-  }
-
-  std::string add_session(const std::string& id, bool sender, bool receiver) {
-    std::string body = std::string(R"({"sender":)") + (sender ? "true" : "false") + R"(,"receiver":)" +
-                       (receiver ? "true" : "false") + "}";
-    auto r = possync::client::http_request("127.0.0.1", port, "PUT", "/api/sessions/" + id, kAdmin, body);
-    rapidjson::Document d;
-    d.Parse(r.body.c_str());
-    REQUIRE(r.status == 201);
-    return d["token"].GetString();
-  }
-};
+const std::string& kAdmin = kProcessAdmin;
 
 }  // namespace
 
@@ -132,7 +89,7 @@ TEST_CASE("durability: after kill -9 and a restart on the same file, every ackno
   std::set<std::string> acked;
   std::mutex mu;
   {
-    BrokerProcess broker(db);
+    BrokerProcess broker("sqlite:" + db);
     auto counter_token = broker.add_session("counter-1", true, false);
     broker.add_session("kitchen-1", false, true);
     std::ofstream(dir.path / "token") << counter_token;
@@ -159,7 +116,7 @@ TEST_CASE("durability: after kill -9 and a restart on the same file, every ackno
   INFO("acknowledged before the crash: " << acked.size());
   REQUIRE(acked.size() > 50);
 
-  BrokerProcess broker(db);
+  BrokerProcess broker("sqlite:" + db);
   auto kitchen_token = broker.add_session("kitchen-2", false, true);  // the store is writable again
   (void)kitchen_token;
   auto rot = possync::client::http_request("127.0.0.1", broker.port, "POST", "/api/sessions/kitchen-1/token", kAdmin);
@@ -198,7 +155,7 @@ TEST_CASE("durability: after kill -9 and a restart on the same file, every ackno
 TEST_CASE("cli: the README walkthrough — counter-1 sends, kitchen-1 listens and delivers, the history shows it",
           "[process]") {
   TempDir dir;
-  BrokerProcess broker((dir.path / "cli.db").string());
+  BrokerProcess broker("sqlite:" + (dir.path / "cli.db").string());
   std::string url = "ws://127.0.0.1:" + std::to_string(broker.port) + "/ws";
   auto cli = [&](std::vector<std::string> args, const std::string& input = "") {
     std::vector<std::string> argv = {POSSYNC_CLI_BIN, "--url", url, "--admin-token", kAdmin};

@@ -5,17 +5,6 @@
 
 using namespace possync::test;
 
-namespace {
-
-std::function<bool(const possync::client::Message&)> presence(const std::string& session, bool online) {
-  return [=](const possync::client::Message& m) {
-    return m.type() == "presence" && m.string_field("session") == session && m.doc.HasMember("online") &&
-           m.doc["online"].GetBool() == online;
-  };
-}
-
-}  // namespace
-
 TEST_CASE("presence: online at the first connection, offline after the last, never to oneself", "[shops]") {
   TestBroker broker;
   auto k = broker.add_session("kitchen-1", false, true);
@@ -25,7 +14,7 @@ TEST_CASE("presence: online at the first connection, offline after the last, nev
 
   auto bar1 = std::make_unique<TestClient>(broker.port(), "bar-1", b);
   REQUIRE(bar1->connect_and_hello().ok());
-  REQUIRE(watcher.wait_push(presence("bar-1", true)));
+  REQUIRE(watcher.wait_push(presence_is("bar-1", true)));
   auto bar2 = std::make_unique<TestClient>(broker.port(), "bar-1", b);
   REQUIRE(bar2->connect_and_hello().ok());
   bar1.reset();  // one connection of bar-1 remains: no offline yet
@@ -50,7 +39,7 @@ TEST_CASE("presence: online at the first connection, offline after the last, nev
     CHECK(s["online"].GetBool() == (id != "bar-1"));
   }
   REQUIRE(counter.sync());
-  CHECK(counter.wait_push(presence("counter-1", true), std::chrono::milliseconds(0)) == nullptr);
+  CHECK(counter.wait_push(presence_is("counter-1", true), std::chrono::milliseconds(0)) == nullptr);
 }
 
 TEST_CASE("shops: two shops on one broker never see each other's sessions, presence or orders", "[shops]") {
