@@ -248,7 +248,7 @@ class Store {
 struct StoreOptions {
   std::size_t max_write_queue = 10000;
   std::size_t max_read_queue = 10000;
-  std::size_t max_batch = 512;   // requests per transaction
+  std::size_t max_batch = 512;   // requests per transaction (PostgreSQL: at most 64)
   int reader_threads = 2;
 };
 

@@ -49,6 +49,14 @@
 
 namespace possync::storage::postgres {
 
+// Every request runs in a SAVEPOINT, a subtransaction with an XID of its own
+// once it writes. A backend caches 64 of them (PGPROC_MAX_CACHED_SUBXIDS);
+// past that its snapshots overflow into pg_subtrans lookups, for every
+// session of the server. bench/baselines/store_limit_pg.sh measured 154
+// orders/s at 512 per transaction, 294 at 64: the writer puts at most this
+// many requests in one transaction, whatever StoreOptions::max_batch says.
+inline constexpr std::size_t kMaxRequestsPerTransaction = 64;
+
 class Cluster;
 namespace detail {
 template <class Context>

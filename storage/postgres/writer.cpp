@@ -21,7 +21,7 @@ Error unavailable(std::string message) { return {ErrorCode::unavailable, std::mo
 }  // namespace
 
 void PgStore::writer_loop() {
-  const std::size_t max_batch = std::max<std::size_t>(1, options_.max_batch);
+  const std::size_t max_batch = std::clamp<std::size_t>(options_.max_batch, 1, kMaxRequestsPerTransaction);
   std::vector<WriteJobPtr> batch;
   Backoff backoff;
   for (;;) {
