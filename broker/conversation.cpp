@@ -222,6 +222,7 @@ void Conversation::handle_hello(const RequestId& id, const protocol::Hello& hell
   };
   if (hello.session.empty() || hello.token.empty()) return reject();
   state_ = State::authenticating;
+  auth_mark_ = svc_.router.revocation_mark();
   svc_.store.authenticate(hello.session, hello.token,
                           on_strand<protocol::SessionEntry>(later_only(
                               [this, id, reject](const protocol::Result<protocol::SessionEntry>& r) {
@@ -237,14 +238,21 @@ void Conversation::handle_hello(const RequestId& id, const protocol::Hello& hell
 void Conversation::on_authenticated(const RequestId& id, protocol::SessionEntry session) {
   auto peer = self_.lock();
   if (!peer) return;
-  auto bucket = svc_.router.attach(session, peer_id_);
-  if (!bucket) {
+  auto attached = svc_.router.attach(session, peer_id_, auth_mark_);
+  if (attached.revoked_code != 0) {  // rotated, deleted or moved while the hello was checked
+    state_ = State::fresh;
+    fail(id, ErrorCode::unauthorized, "bad session or token");
+    peer->close(attached.revoked_code, attached.revoked_reason);
+    return;
+  }
+  if (attached.too_many) {
     state_ = State::fresh;
     fail(id, ErrorCode::too_large, "session " + session.session + " has too many connections");
     peer->close(1008, "too many connections for this session");
     return;
   }
-  bucket_ = std::move(*bucket);
+  if (!attached.bucket) return;  // the connection already left the router (closed meanwhile)
+  bucket_ = std::move(attached.bucket);
   session_ = std::move(session);
   state_ = State::replaying;  // live pushes are buffered from here on
   logger().write(LogLevel::info, "session_open", {{"session", session_.session}, {"remote", remote_}});

@@ -84,6 +84,7 @@ class Conversation {
   State state_ = State::fresh;
   protocol::SessionEntry session_;
   std::shared_ptr<RateBucket> bucket_;
+  std::uint64_t auth_mark_ = 0;  // Router::revocation_mark() when the hello's check began
   int inflight_ = 0;
   // When the frame being handled was read (carried to the push of a send).
   std::chrono::steady_clock::time_point read_at_{};

@@ -112,18 +112,31 @@ void Router::apply_remote_presence(const std::string& node, const std::string& s
   if (auto* tap = tap_.load()) tap->on_presence(session, shop, now_online);
 }
 
-std::optional<std::shared_ptr<RateBucket>> Router::attach(const protocol::SessionEntry& session,
-                                                          std::uint64_t peer_id) {
+std::uint64_t Router::revocation_mark() const {
+  std::lock_guard lock(mu_);
+  return revocations_;
+}
+
+Router::Attached Router::attach(const protocol::SessionEntry& session, std::uint64_t peer_id,
+                                std::uint64_t checked_at) {
   std::vector<std::shared_ptr<Peer>> targets;
-  std::shared_ptr<RateBucket> bucket;
+  Attached out;
   int count = 0;
   bool came_online = false;
   {
     std::lock_guard lock(mu_);
+    if (auto r = revoked_.find(session.session); r != revoked_.end() && r->second.mark > checked_at) {
+      out.revoked_code = r->second.code;
+      out.revoked_reason = r->second.reason;
+      return out;
+    }
     auto conn = conns_.find(peer_id);
-    if (conn == conns_.end()) return std::nullopt;
+    if (conn == conns_.end()) return out;
     auto [slot, first] = sessions_.try_emplace(session.session);
-    if (!first && slot->second.peers.size() >= limits_.max_connections_per_session) return std::nullopt;
+    if (!first && slot->second.peers.size() >= limits_.max_connections_per_session) {
+      out.too_many = true;
+      return out;
+    }
     if (first) {
       slot->second.shop = session.shop;
       slot->second.bucket = std::make_shared<RateBucket>(limits_.rate_limit_per_second);
@@ -136,13 +149,13 @@ std::optional<std::shared_ptr<RateBucket>> Router::attach(const protocol::Sessio
     }
     slot->second.peers.push_back(peer_id);
     conn->second.session = session.session;
-    bucket = slot->second.bucket;
+    out.bucket = slot->second.bucket;
     count = static_cast<int>(slot->second.peers.size());
     report_local(session.session, session.shop, count);
   }
   announce(session.session, true, targets);
   if (auto* tap = tap_.load(); tap && came_online) tap->on_presence(session.session, session.shop, true);
-  return bucket;
+  return out;
 }
 
 void Router::collect(const std::string& session, std::uint64_t skip,
@@ -212,6 +225,7 @@ void Router::close_session(const std::string& session, int code, const std::stri
   std::vector<std::shared_ptr<Peer>> targets;
   {
     std::lock_guard lock(mu_);
+    revoked_[session] = Revocation{++revocations_, code, reason};
     collect(session, 0, targets);
   }
   for (const auto& p : targets) p->close(code, reason);

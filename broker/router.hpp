@@ -64,10 +64,22 @@ class Router {
   // shop gets `presence` offline.
   void remove_connection(std::uint64_t peer_id);
 
-  // After a successful hello. nullopt: the session is at its connection limit.
-  // A first connection sends `presence` online to the rest of the shop.
-  std::optional<std::shared_ptr<RateBucket>> attach(const protocol::SessionEntry& session,
-                                                    std::uint64_t peer_id);
+  // Taken before a hello's credentials are checked, and given to attach():
+  // a close_session() of that session in between (its token rotated or
+  // deleted while the check was in flight) then refuses the attach, so a
+  // revoked credential never leaves a connection behind.
+  std::uint64_t revocation_mark() const;
+
+  // After a successful hello. A first connection sends `presence` online to
+  // the rest of the shop.
+  struct Attached {
+    std::shared_ptr<RateBucket> bucket;  // null when refused
+    bool too_many = false;               // the session is at its connection limit
+    // The session's credentials were revoked since `checked_at`: close with this code.
+    int revoked_code = 0;
+    std::string revoked_reason;
+  };
+  Attached attach(const protocol::SessionEntry& session, std::uint64_t peer_id, std::uint64_t checked_at);
 
   // Fan-out. push_order: the new order to each receiver's connections;
   // `read_at`: when its `send` was read (for the send→push latency metric).
@@ -135,6 +147,13 @@ class Router {
   std::unordered_map<std::string, Slot> sessions_;                            // online sessions only
   std::unordered_map<std::string, std::unordered_set<std::string>> shops_;    // shop → locally online sessions
   std::unordered_map<std::string, Remote> remote_;                            // session → other nodes' counts
+  struct Revocation {
+    std::uint64_t mark;
+    int code;
+    std::string reason;
+  };
+  std::uint64_t revocations_ = 0;                                             // close_session() calls so far
+  std::unordered_map<std::string, Revocation> revoked_;                       // session → its latest one
   PresenceSink presence_sink_;
   std::atomic<RouterTap*> tap_{nullptr};
 };
