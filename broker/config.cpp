@@ -1,6 +1,7 @@
 #include "broker/config.hpp"
 
 #include <charconv>
+#include <fstream>
 #include <limits>
 #include <optional>
 #include <string_view>
@@ -29,6 +30,17 @@ bool parse_listen(std::string_view s, Config& c) {
   return true;
 }
 
+// The first line of a file, without its line end; at least 16 characters.
+bool read_token_file(std::string_view path, std::string& out) {
+  std::ifstream in{std::string(path)};
+  std::string line;
+  if (!in || !std::getline(in, line)) return false;
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+  if (line.size() < 16) return false;
+  out = std::move(line);
+  return true;
+}
+
 // One option: its name, its value's description for --help, and how to apply a value.
 struct Option {
   const char* name;
@@ -43,6 +55,15 @@ std::function<bool(Config&, std::string_view)> int_into(T Config::*field, long l
     auto n = parse_int(v, min, max);
     if (!n) return false;
     c.*field = static_cast<T>(*n);
+    return true;
+  };
+}
+
+// A non-empty string (a path or URL).
+std::function<bool(Config&, std::string_view)> string_into(std::string Config::*field) {
+  return [field](Config& c, std::string_view v) {
+    if (v.empty()) return false;
+    c.*field = std::string(v);
     return true;
   };
 }
@@ -64,17 +85,16 @@ const std::vector<Option>& options() {
       {"--listen", "HOST:PORT", "address to serve on (default 127.0.0.1:8080; env POSSYNC_LISTEN)",
        [](Config& c, std::string_view v) { return parse_listen(v, c); }},
       {"--store", "URL", "sqlite:PATH (default sqlite:possync.db; env POSSYNC_STORE)",
-       [](Config& c, std::string_view v) {
-         if (v.empty()) return false;
-         c.store_url = std::string(v);
-         return true;
-       }},
+       string_into(&Config::store_url)},
       {"--admin-token", "TOKEN", "bearer token of the ops API (env POSSYNC_ADMIN_TOKEN; generated when absent)",
        [](Config& c, std::string_view v) {
          if (v.size() < 16) return false;
          c.admin_token = std::string(v);
          return true;
        }},
+      {"--admin-token-file", "FILE",
+       "read the admin token from FILE (its first line), so it stays out of the process list",
+       [](Config& c, std::string_view v) { return read_token_file(v, c.admin_token); }},
       {"--demo", nullptr, "create the demo sessions counter-1, kitchen-1, bar-1 and print fresh tokens",
        [](Config& c, std::string_view) {
          c.demo = true;
@@ -117,9 +137,19 @@ const std::vector<Option>& options() {
        }},
       {"--max-errors-per-minute", "N", "protocol errors per connection per minute before close 4429 (default 100)",
        int_into(&Config::max_errors_per_minute, 1, kBig)},
-      {"--max-connections", "N", "connections in total (default 15000)", int_into(&Config::max_connections, 1, 1000000)},
+      {"--max-connections", "N",
+       "open connections in total, HTTP and WebSocket; beyond it a new one is closed at once (default 15000)", int_into(&Config::max_connections, 1, 1000000)},
       {"--max-connections-per-session", "N", "connections per session (default 64)",
        int_into(&Config::max_connections_per_session, 1, 100000)},
+      {"--max-http-header-bytes", "N", "HTTP request headers, else 431 (default 16384)",
+       int_into(&Config::max_http_header_bytes, 1024, 1 << 20)},
+      {"--max-http-body-bytes", "N", "HTTP request body, else 413 (default 1048576)",
+       int_into(&Config::max_http_body_bytes, 1024, 1LL << 30)},
+      {"--http-timeout-ms", "N",
+       "a whole HTTP request (headers and body) must arrive within N ms, else the connection closes (default 30000)",
+       int_into(&Config::http_timeout_ms, 100, 3600000)},
+      {"--handshake-timeout-ms", "N", "TLS handshake and WebSocket upgrade, each (default 10000)",
+       int_into(&Config::handshake_timeout_ms, 100, 600000)},
       {"--drain-timeout-ms", "N", "graceful shutdown bound (default 5000)", int_into(&Config::drain_timeout_ms, 0, 600000)},
       {"--allowed-origins", "LIST", "comma-separated browser origins allowed on /ws and /api/live (default: any)",
        [](Config& c, std::string_view v) {
@@ -135,6 +165,11 @@ const std::vector<Option>& options() {
          }
          return !c.allowed_origins.empty();
        }},
+      {"--tls-cert", "FILE",
+       "PEM certificate (chain) for TLS; with --tls-key every connection is TLS: https:// and wss:// on the listen "
+       "port, no plain connections (default: no TLS)",
+       string_into(&Config::tls_cert_file)},
+      {"--tls-key", "FILE", "PEM private key of --tls-cert", string_into(&Config::tls_key_file)},
       {"--log-format", "text|json", "log line format (default text)",
        [](Config& c, std::string_view v) {
          if (v != "text" && v != "json") return false;
@@ -235,6 +270,9 @@ ParsedArgs parse_args(int argc, const char* const* argv, const EnvLookup& env) {
       return fail("bad value for " + std::string(opt->name) + ": '" + std::string(value.value_or("")) +
                   "' (expected " + opt->value + ")");
     }
+  }
+  if (r.config.tls_cert_file.empty() != r.config.tls_key_file.empty()) {
+    return fail("--tls-cert and --tls-key go together");
   }
   return r;
 }

@@ -41,14 +41,29 @@ struct Config {
   // rate_limited) per minute on one connection before closing it with 4429.
   int max_errors_per_minute = 100;
 
-  std::size_t max_connections = 15000;  // total, kept below the fd limit
+  // Every open connection (HTTP before an upgrade included), checked at
+  // accept: kept below the fd limit, so idle floods cannot stop accepting.
+  std::size_t max_connections = 15000;
   std::size_t max_connections_per_session = 64;
+  // HTTP before any upgrade: bounded headers and body, and a deadline for a
+  // whole request (from the connection's start, or from the previous reply
+  // on a kept-alive one), so a slow header trickle or an idle connection is
+  // cut.
+  std::size_t max_http_header_bytes = 16 * 1024;
   std::size_t max_http_body_bytes = 1024 * 1024;
+  int http_timeout_ms = 30000;
+  // TLS handshake (when TLS is on) and WebSocket upgrade reply, each.
+  int handshake_timeout_ms = 10000;
   int drain_timeout_ms = 5000;        // graceful shutdown bound
 
   // Browser origins allowed on /ws and /api/live (empty: any). Requests
   // without an Origin header (non-browser clients) are always allowed.
   std::vector<std::string> allowed_origins;
+
+  // PEM files; both or neither. With them every connection is TLS
+  // (https:// and wss:// on the listen port); without, every one is plain.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 
   std::string log_format = "text";    // text | json
   std::string log_level = "info";     // debug | info | warn | error

@@ -1,10 +1,13 @@
-// One HTTP connection: reads requests with bounded header and body sizes,
-// answers them through the AdminApi, and hands `/ws` upgrades to a
-// WebSocket session. Handlers run on the connection's strand.
+// One HTTP connection: with TLS configured, the TLS handshake first (bounded
+// by --handshake-timeout-ms); then it reads requests with bounded header and
+// body sizes and a deadline per request, answers them through the AdminApi,
+// and hands `/ws` and `/api/live` upgrades to a WebSocket session. Handlers
+// run on the connection's strand.
 #include <optional>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -18,33 +21,63 @@ namespace possync::broker {
 void log_net_error(const char* what, const beast::error_code& ec) {
   if (ec == asio::error::operation_aborted || ec == asio::error::eof || ec == http::error::end_of_stream ||
       ec == asio::error::connection_reset || ec == beast::error::timeout || ec == asio::error::broken_pipe ||
-      ec == asio::error::bad_descriptor || ec == asio::error::not_connected) {
-    return;  // the normal ends of a connection
+      ec == asio::error::bad_descriptor || ec == asio::error::not_connected ||
+      ec == asio::ssl::error::stream_truncated) {
+    return;  // the normal ends of a connection (a TLS peer may skip close_notify)
   }
   logger().write(LogLevel::debug, "net_error", {{"what", what}, {"error", ec.message()}});
 }
 
+std::string remote_of(const Stream& stream) {
+  beast::error_code ec;
+  auto ep = stream.next_layer().socket().remote_endpoint(ec);
+  return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
 namespace {
 
-constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
-constexpr auto kRequestTimeout = std::chrono::seconds(30);
+Stream make_stream(tcp::socket&& socket, NetContext& ctx) {
+  if (ctx.tls) return Stream(beast::tcp_stream(std::move(socket)), *ctx.tls);
+  return Stream(beast::tcp_stream(std::move(socket)));
+}
 
 class HttpSession final : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, NetContext& ctx) : stream_(std::move(socket)), ctx_(ctx) { ++ctx_.live_sessions; }
+  HttpSession(tcp::socket&& socket, NetContext& ctx)
+      : stream_(make_stream(std::move(socket), ctx)), ctx_(ctx), config_(ctx.services.config) {
+    ++ctx_.live_sessions;
+  }
   ~HttpSession() { --ctx_.live_sessions; }
 
   void run() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->stream_.is_tls()) return self->do_read();
+      self->lowest().expires_after(std::chrono::milliseconds(self->config_.handshake_timeout_ms));
+      self->stream_.tls().async_handshake(asio::ssl::stream_base::server,
+                                          [self](beast::error_code ec) { self->on_handshake(ec); });
+    });
   }
 
  private:
+  beast::tcp_stream& lowest() { return stream_.next_layer(); }
+
+  // A client that does not speak TLS (plain HTTP on a TLS port) or a
+  // certificate it refuses ends here: the connection closes, nothing else.
+  void on_handshake(beast::error_code ec) {
+    if (ec) {
+      logger().write(LogLevel::debug, "tls_handshake_failed",
+                     {{"remote", remote_of(stream_)}, {"error", ec.message()}});
+      return close_socket();
+    }
+    do_read();
+  }
+
   void do_read() {
     parser_.emplace();
-    parser_->header_limit(kMaxHeaderBytes);
-    parser_->body_limit(ctx_.services.config.max_http_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(config_.max_http_header_bytes));
+    parser_->body_limit(config_.max_http_body_bytes);
     // Bounds the whole request, so a slow header trickle cannot hold the connection.
-    stream_.expires_after(kRequestTimeout);
+    lowest().expires_after(std::chrono::milliseconds(config_.http_timeout_ms));
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
@@ -52,9 +85,14 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   void on_read(beast::error_code ec) {
     if (ec == http::error::body_limit) return reply_error(413, "payload_too_large", "request body too large");
     if (ec == http::error::header_limit) return reply_error(431, "headers_too_large", "request headers too large");
+    // Not HTTP (a bad method, version, header or chunk): one 400, then close.
+    if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return reply_error(400, "bad_request", "malformed HTTP request");
+    }
     if (ec) {
       log_net_error("http read", ec);
-      return shutdown();
+      return ec == beast::error::timeout ? close_socket() : shutdown();
     }
     auto request = parser_->release();
     if (beast::websocket::is_upgrade(request)) {
@@ -92,6 +130,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     res->keep_alive(keep_alive_);
     res->body() = std::move(data.body);
     res->prepare_payload();
+    lowest().expires_after(std::chrono::milliseconds(config_.http_timeout_ms));
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
       if (ec) return log_net_error("http write", ec);
       if (!self->keep_alive_) return self->shutdown();
@@ -99,13 +138,27 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     });
   }
 
+  // The end of a connection after our last reply: TLS sends close_notify
+  // first (bounded; a peer that never answers is dropped), TCP half-closes.
   void shutdown() {
+    if (stream_.is_tls()) {
+      lowest().expires_after(std::chrono::seconds(5));
+      stream_.tls().async_shutdown([self = shared_from_this()](beast::error_code) { self->close_socket(); });
+      return;
+    }
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  beast::tcp_stream stream_;
+  void close_socket() {
+    beast::error_code ec;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().socket().close(ec);
+  }
+
+  Stream stream_;
   NetContext& ctx_;
+  const Config& config_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = false;

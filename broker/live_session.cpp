@@ -35,7 +35,7 @@ constexpr auto kStatsPeriod = std::chrono::seconds(1);
 
 class LiveSession final : public Peer, public std::enable_shared_from_this<LiveSession> {
  public:
-  LiveSession(beast::tcp_stream&& stream, NetContext& ctx, LiveFeed& feed, std::string remote)
+  LiveSession(Stream&& stream, NetContext& ctx, LiveFeed& feed, std::string remote)
       : ws_(std::move(stream)),
         ctx_(ctx),
         feed_(feed),
@@ -56,7 +56,7 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
     beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout timeouts{};
-    timeouts.handshake_timeout = std::chrono::seconds(10);
+    timeouts.handshake_timeout = std::chrono::milliseconds(config_.handshake_timeout_ms);
     timeouts.idle_timeout = std::chrono::milliseconds(2 * config_.heartbeat_ms);
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
@@ -258,7 +258,7 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
     }
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   NetContext& ctx_;
   LiveFeed& feed_;
   const Config& config_;
@@ -283,10 +283,8 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
 
 }  // namespace
 
-void start_live_session(beast::tcp_stream stream, http::request<http::string_body> request, NetContext& ctx) {
-  beast::error_code ec;
-  auto ep = stream.socket().remote_endpoint(ec);
-  std::string remote = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+void start_live_session(Stream stream, http::request<http::string_body> request, NetContext& ctx) {
+  std::string remote = remote_of(stream);
   std::make_shared<LiveSession>(std::move(stream), ctx, ctx.api.live(), std::move(remote))->run(std::move(request));
 }
 

@@ -77,6 +77,11 @@ int main(int argc, char** argv) {
     config.admin_token_generated = true;
   }
 
+  if (auto bad = broker::check_tls_files(config); !bad.empty()) {
+    std::cerr << "possync-broker: " << bad << std::endl;
+    return 2;
+  }
+
   std::string error;
   auto store = storage::open_store(config.store_url, storage::StoreOptions{}, error);
   if (!store) {
@@ -101,15 +106,19 @@ int main(int argc, char** argv) {
     std::string host = config.listen_host.find(':') != std::string::npos ? "[" + config.listen_host + "]"
                                                                           : config.listen_host;
     std::string base = host + ":" + std::to_string(server.port());
-    std::cout << "WebSocket ws://" << base << "/ws\n"
-              << "Dashboard http://" << base << "/\n"
-              << "POS http://" << base << "/pos\n"
-              << "Metrics http://" << base << "/metrics\n"
+    // With TLS every connection is TLS: the URLs say so.
+    const bool tls = !config.tls_cert_file.empty();
+    const std::string ws = tls ? "wss://" : "ws://";
+    const std::string http = tls ? "https://" : "http://";
+    std::cout << "WebSocket " << ws << base << "/ws\n"
+              << "Dashboard " << http << base << "/\n"
+              << "POS " << http << base << "/pos\n"
+              << "Metrics " << http << base << "/metrics\n"
               << demo_lines;
     if (config.admin_token_generated) std::cout << "admin token " << config.admin_token << "\n";
     std::cout << std::flush;
     broker::logger().write(broker::LogLevel::info, "started",
-                           {{"listen", base}, {"store", config.store_url}, {"version", POSSYNC_VERSION}});
+                           {{"listen", base}, {"tls", tls ? "on" : "off"}, {"store", config.store_url}, {"version", POSSYNC_VERSION}});
     server.wait();
     server.stop();
     // Commits already queued finish (their callbacks post into the stopped

@@ -2,14 +2,17 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include "broker/cluster.hpp"
@@ -17,6 +20,34 @@
 #include "broker/net.hpp"
 
 namespace possync::broker {
+
+namespace {
+
+// The server side of TLS from PEM files: TLS 1.2 or newer, the key checked
+// against the certificate. "" on success, else one line naming the file.
+std::string load_tls(asio::ssl::context& tls, const Config& config) {
+  SSL_CTX* native = tls.native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
+                  asio::ssl::context::single_dh_use);
+  beast::error_code ec;
+  tls.use_certificate_chain_file(config.tls_cert_file, ec);
+  if (ec) return "cannot use --tls-cert " + config.tls_cert_file + ": " + ec.message();
+  tls.use_private_key_file(config.tls_key_file, asio::ssl::context::pem, ec);
+  if (ec) return "cannot use --tls-key " + config.tls_key_file + ": " + ec.message();
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return "--tls-key " + config.tls_key_file + " does not match the certificate in " + config.tls_cert_file;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string check_tls_files(const Config& config) {
+  if (config.tls_cert_file.empty()) return "";
+  asio::ssl::context tls(asio::ssl::context::tls_server);
+  return load_tls(tls, config);
+}
 
 struct Server::Impl {
   Impl(Config c, storage::Store& store)
@@ -43,8 +74,12 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   asio::steady_timer accept_pause;
   asio::signal_set signals;
+  std::optional<asio::ssl::context> tls;
   std::vector<std::thread> threads;
   std::uint16_t port = 0;
+  // On the acceptor's strand only.
+  std::chrono::steady_clock::time_point last_refusal_log{};
+  std::uint64_t refused_since_log = 0;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -65,9 +100,29 @@ struct Server::Impl {
         });
         return;
       }
-      start_http_session(std::move(socket), ctx);
+      // Every connection counts, before any byte arrives: idle or half-open
+      // ones cannot exhaust the descriptors and stop the accept loop.
+      if (ctx.live_sessions.load() >= static_cast<std::int64_t>(config.max_connections)) {
+        refuse(socket);
+      } else {
+        start_http_session(std::move(socket), ctx);
+      }
       do_accept();
     });
+  }
+
+  // Closes a connection over --max-connections. Logged at most once a
+  // second (with the count since), so a flood does not flood the log too.
+  void refuse(tcp::socket& socket) {
+    beast::error_code ignored;
+    socket.close(ignored);
+    ++refused_since_log;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_refusal_log < std::chrono::seconds(1)) return;
+    logger().write(LogLevel::warn, "connections_refused",
+                   {{"count", std::to_string(refused_since_log)}, {"reason", "--max-connections reached"}});
+    last_refusal_log = now;
+    refused_since_log = 0;
   }
 
   void request_stop() {
@@ -83,6 +138,11 @@ Server::~Server() { stop(); }
 
 std::string Server::start() {
   auto& i = *impl_;
+  if (!i.config.tls_cert_file.empty()) {
+    i.tls.emplace(asio::ssl::context::tls_server);
+    if (auto failure = load_tls(*i.tls, i.config); !failure.empty()) return failure;
+    i.ctx.tls = &*i.tls;
+  }
   beast::error_code ec;
   auto address = asio::ip::make_address(i.config.listen_host, ec);
   if (ec) return "bad listen address '" + i.config.listen_host + "': " + ec.message();

@@ -13,6 +13,11 @@
 
 namespace possync::broker {
 
+// Loads --tls-cert/--tls-key as start() would: "" when they are usable (or
+// not configured), else one line saying what is wrong. For main() to refuse
+// a bad certificate before it touches the store.
+std::string check_tls_files(const Config& config);
+
 class Server {
  public:
   // The store must outlive the server.

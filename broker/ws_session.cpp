@@ -23,7 +23,7 @@ namespace {
 
 class WsSession final : public Peer, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(beast::tcp_stream&& stream, NetContext& ctx, std::string remote)
+  WsSession(Stream&& stream, NetContext& ctx, std::string remote)
       : ws_(std::move(stream)),
         ctx_(ctx),
         config_(ctx.services.config),
@@ -42,7 +42,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
     beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout timeouts{};
-    timeouts.handshake_timeout = std::chrono::seconds(10);
+    timeouts.handshake_timeout = std::chrono::milliseconds(config_.handshake_timeout_ms);
     // Beast pings after half the idle time and drops the connection when a
     // whole idle period passes without a frame: ping every heartbeat, close
     // after two heartbeats of silence.
@@ -258,7 +258,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
     conv_.on_closed();
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   NetContext& ctx_;
   const Config& config_;
   Conversation conv_;
@@ -282,10 +282,8 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
 
 }  // namespace
 
-void start_ws_session(beast::tcp_stream stream, http::request<http::string_body> request, NetContext& ctx) {
-  beast::error_code ec;
-  auto ep = stream.socket().remote_endpoint(ec);
-  std::string remote = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+void start_ws_session(Stream stream, http::request<http::string_body> request, NetContext& ctx) {
+  std::string remote = remote_of(stream);
   std::make_shared<WsSession>(std::move(stream), ctx, std::move(remote))->run(std::move(request));
 }
 

@@ -23,7 +23,7 @@ int perform(const Globals& globals, const Request& request, pc::HttpResponse& re
   if (globals.admin_token.empty()) {
     throw UsageError("no admin token: give --admin-token or set POSSYNC_ADMIN_TOKEN");
   }
-  response = pc::http_request(globals.host, globals.port, request.method, request.target, globals.admin_token,
+  response = pc::http_request(endpoint_options(globals), request.method, request.target, globals.admin_token,
                               request.body);
   if (response.status == 0) {
     complain("cannot reach " + globals.host + ":" + std::to_string(globals.port) + ": " + response.error);

@@ -6,14 +6,23 @@
 
 namespace possync::cli {
 
-void parse_url(const std::string& url, Globals& out) {
-  constexpr std::string_view kWs = "ws://";
-  if (url.rfind("wss://", 0) == 0) {
-    throw UsageError("--url " + url + ": wss:// (TLS) not supported by this client yet");
-  }
-  if (url.rfind(kWs, 0) != 0) throw UsageError("--url " + url + ": must start with ws://");
+client::Options endpoint_options(const Globals& globals) {
+  client::Options options;
+  options.host = globals.host;
+  options.port = globals.port;
+  options.path = globals.path;
+  options.tls = globals.tls;
+  options.ca_file = globals.ca_file;
+  options.insecure = globals.insecure;
+  return options;
+}
 
-  const std::string rest = url.substr(kWs.size());
+void parse_url(const std::string& url, Globals& out) {
+  const bool secure = url.rfind("wss://", 0) == 0;
+  if (!secure && url.rfind("ws://", 0) != 0) throw UsageError("--url " + url + ": must start with ws:// or wss://");
+  if (secure) out.tls = true;
+
+  const std::string rest = url.substr(secure ? 6 : 5);
   const auto slash = rest.find('/');
   const std::string authority = rest.substr(0, slash);
   // No path means the broker's usual one.
@@ -39,7 +48,7 @@ void parse_url(const std::string& url, Globals& out) {
 
   out.url = url;
   out.host = host;
-  out.port = 80;
+  out.port = out.tls ? 443 : 80;
   if (!port_text.empty()) {
     unsigned value = 0;
     const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);

@@ -36,9 +36,19 @@ struct Globals {
   std::string session;
   std::string token;
   std::string admin_token;
+  // TLS: wss:// in --url or --tls; the broker's certificate checked against
+  // --ca (else the system's CAs) unless --insecure.
+  bool tls = false;
+  std::string ca_file;
+  bool insecure = false;
 };
 
-// The host, port and path of a ws:// URL; throws UsageError.
+// The client library's connection options for these globals (host, port,
+// path, TLS; no session).
+client::Options endpoint_options(const Globals& globals);
+
+// The host, port and path of a ws:// or wss:// URL (wss:// sets tls);
+// throws UsageError.
 void parse_url(const std::string& url, Globals& out);
 
 // One command's arguments after the command words: flags and positionals.

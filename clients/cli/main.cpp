@@ -12,7 +12,8 @@ using namespace possync::cli;
 
 constexpr const char* kDefaultUrl = "ws://127.0.0.1:8080/ws";
 
-constexpr const char* kUsage = R"(usage: possync [--url ws://HOST:PORT/ws] [--session ID] [--token T] [--admin-token T] COMMAND ...
+constexpr const char* kUsage = R"(usage: possync [--url ws://HOST:PORT/ws] [--session ID] [--token T] [--admin-token T]
+               [--tls] [--ca FILE] [--insecure] COMMAND ...
 
 Global options (also from the environment):
   --url URL            broker WebSocket URL (POSSYNC_URL, default ws://127.0.0.1:8080/ws;
@@ -20,6 +21,11 @@ Global options (also from the environment):
   --session ID         POS session id (POSSYNC_SESSION)
   --token T            the session's token (POSSYNC_TOKEN)
   --admin-token T      the broker's admin token, for sessions/orders (POSSYNC_ADMIN_TOKEN)
+  --tls                TLS to a broker started with --tls-cert (implied by a wss:// URL;
+                       the admin API then uses https://)
+  --ca FILE            PEM CA certificate(s) to verify the broker's certificate with
+                       (POSSYNC_CA; default: the system's CAs); implies --tls
+  --insecure           TLS without verifying the broker's certificate (tests only)
   --help, --version
 
 POS commands (WebSocket, as --session):
@@ -72,10 +78,12 @@ CommandLine parse_command_line(int argc, char** argv) {
   out.globals.session = env_or("POSSYNC_SESSION", "");
   out.globals.token = env_or("POSSYNC_TOKEN", "");
   out.globals.admin_token = env_or("POSSYNC_ADMIN_TOKEN", "");
+  out.globals.ca_file = env_or("POSSYNC_CA", "");
   const std::pair<std::string_view, std::string*> value_options[] = {{"--url", &url},
                                                                      {"--session", &out.globals.session},
                                                                      {"--token", &out.globals.token},
-                                                                     {"--admin-token", &out.globals.admin_token}};
+                                                                     {"--admin-token", &out.globals.admin_token},
+                                                                     {"--ca", &out.globals.ca_file}};
 
   // Global options may come before or after the command.
   bool options_done = false;
@@ -110,6 +118,10 @@ CommandLine parse_command_line(int argc, char** argv) {
         out.version = true;
         continue;
       }
+      if (word == "--tls" || word == "--insecure") {
+        (word == "--tls" ? out.globals.tls : out.globals.insecure) = true;
+        continue;
+      }
     }
     if (word == "-h") {
       out.help = true;
@@ -121,6 +133,7 @@ CommandLine parse_command_line(int argc, char** argv) {
       out.command = word;
     }
   }
+  if (!out.globals.ca_file.empty() || out.globals.insecure) out.globals.tls = true;
   if (!out.help && !out.version) parse_url(url, out.globals);
   return out;
 }

@@ -64,10 +64,7 @@ class Broker {
   explicit Broker(const Globals& globals) : url_(globals.url) {
     if (globals.session.empty()) throw UsageError("no session: give --session or set POSSYNC_SESSION");
     if (globals.token.empty()) throw UsageError("no token: give --token or set POSSYNC_TOKEN");
-    pc::Options options;
-    options.host = globals.host;
-    options.port = globals.port;
-    options.path = globals.path;
+    pc::Options options = endpoint_options(globals);
     options.session = globals.session;
     options.token = globals.token;
     options.client_name = "possync-cli/" POSSYNC_VERSION;

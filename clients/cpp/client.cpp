@@ -32,6 +32,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "clients/cpp/tls.hpp"
+#include "net/flex_stream.hpp"
+
 namespace possync::client {
 
 namespace asio = boost::asio;
@@ -153,7 +156,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void release() { start_close(1000); }
 
  private:
-  using Stream = websocket::stream<beast::tcp_stream>;
+  // Plain or TLS (Options::tls): one WebSocket stream type for both.
+  using Stream = websocket::stream<net::FlexStream>;
   using Clock = std::chrono::steady_clock;
   enum class State { idle, connecting, open, closing, closed };
 
@@ -170,6 +174,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void on_resolve(error_code ec, const tcp::resolver::results_type& results);
   void on_connect(error_code ec);
+  void on_tls_handshake(error_code ec);
+  void start_ws_handshake();
   void on_handshake(error_code ec);
   void fail_connect(const std::string& error);
   void abort_connect(std::string why);
@@ -200,6 +206,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Strand strand_;
   tcp::resolver resolver_;
   asio::steady_timer timer_;
+  std::optional<asio::ssl::context> tls_;  // made at the first TLS connect, kept
   std::optional<Stream> ws_;  // re-created by every connect
   websocket::response_type handshake_response_;
   beast::flat_buffer read_buffer_;
@@ -239,7 +246,19 @@ void Connection::start_connect(std::function<void(std::string)> done) {
   peer_closed_ = false;
   too_big_ = false;
   connect_done_ = std::move(done);
-  ws_.emplace(strand_);
+  if (options_.tls && !tls_) {
+    tls_.emplace(asio::ssl::context::tls_client);
+    if (auto bad = detail::configure_tls(*tls_, options_); !bad.empty()) {
+      tls_.reset();
+      ws_.emplace(beast::tcp_stream(strand_));
+      return fail_connect(bad);
+    }
+  }
+  if (tls_) {
+    ws_.emplace(beast::tcp_stream(strand_), *tls_);
+  } else {
+    ws_.emplace(beast::tcp_stream(strand_));
+  }
   read_buffer_.clear();
   handshake_response_ = {};
   resolver_.async_resolve(options_.host, std::to_string(options_.port),
@@ -289,6 +308,22 @@ void Connection::on_connect(error_code ec) {
 
   error_code ignored;
   lowest().socket().set_option(tcp::no_delay(true), ignored);  // requests are small and latency matters
+  if (!ws_->next_layer().is_tls()) return start_ws_handshake();
+  // TLS first, still under the connect deadline.
+  auto& tls = ws_->next_layer().tls();
+  if (auto bad = detail::prepare_tls_connection(tls.native_handle(), options_); !bad.empty()) return fail_connect(bad);
+  tls.async_handshake(asio::ssl::stream_base::client,
+                      beast::bind_front_handler(&Connection::on_tls_handshake, shared_from_this()));
+}
+
+void Connection::on_tls_handshake(error_code ec) {
+  if (!failure_.empty()) return fail_connect(failure_);
+  if (ec == beast::error::timeout) return fail_connect("tls handshake: timeout");
+  if (ec) return fail_connect("tls handshake: " + ec.message());
+  start_ws_handshake();
+}
+
+void Connection::start_ws_handshake() {
   lowest().expires_never();  // the websocket stream has its own timeouts from here on
 
   websocket::stream_base::timeout timeouts{};

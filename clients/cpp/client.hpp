@@ -44,6 +44,12 @@ struct Options {
   std::string client_name = "possync-cpp/0.1";
   std::string origin;  // sent as the Origin header when non-empty
   std::string local_address;  // bind the socket here first when non-empty (e.g. 127.0.0.2)
+  // TLS (wss:// and https://). The broker's certificate is verified against
+  // `ca_file` (PEM) when given, else the system's CAs, and must name `host`
+  // (DNS name or IP address). `insecure` skips every check: tests only.
+  bool tls = false;
+  std::string ca_file;
+  bool insecure = false;
   std::chrono::milliseconds request_timeout{10000};
   std::size_t max_message_bytes = 16 * 1024 * 1024;
 };
@@ -135,6 +141,11 @@ struct HttpResponse {
 HttpResponse http_request(const std::string& host, std::uint16_t port, const std::string& method,
                           const std::string& target, const std::string& bearer_token = "",
                           const std::string& body = "",
+                          std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+// The same to the broker `endpoint` names: its host and port, and TLS
+// (https://) with its ca_file/insecure when `endpoint.tls`.
+HttpResponse http_request(const Options& endpoint, const std::string& method, const std::string& target,
+                          const std::string& bearer_token = "", const std::string& body = "",
                           std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
 
 }  // namespace possync::client

@@ -10,11 +10,15 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 
 #include <exception>
+#include <optional>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "clients/cpp/tls.hpp"
+#include "net/flex_stream.hpp"
 
 namespace possync::client {
 
@@ -31,14 +35,27 @@ constexpr std::uint64_t kMaxResponseBodyBytes = 64 * 1024 * 1024;
 
 class Exchange {
  public:
-  Exchange(const std::string& host, std::uint16_t port, http::request<http::string_body> request,
-           std::chrono::milliseconds timeout)
-      : host_(host), port_(port), timeout_(timeout), request_(std::move(request)) {
+  Exchange(const Options& endpoint, http::request<http::string_body> request, std::chrono::milliseconds timeout)
+      : endpoint_(endpoint),
+        host_(endpoint.host),
+        port_(endpoint.port),
+        timeout_(timeout),
+        request_(std::move(request)) {
     parser_.body_limit(kMaxResponseBodyBytes);
   }
 
   HttpResponse run() {
-    stream_.expires_after(timeout_);  // one deadline for connect, write and read
+    if (endpoint_.tls) {
+      tls_.emplace(asio::ssl::context::tls_client);
+      if (auto bad = detail::configure_tls(*tls_, endpoint_); !bad.empty()) {
+        out_.error = bad;
+        return std::move(out_);
+      }
+      stream_.emplace(beast::tcp_stream(ioc_), *tls_);
+    } else {
+      stream_.emplace(beast::tcp_stream(ioc_));
+    }
+    lowest().expires_after(timeout_);  // one deadline for connect, handshake, write and read
     resolver_.async_resolve(host_, std::to_string(port_),
                             [this](error_code ec, const tcp::resolver::results_type& results) {
                               on_resolve(ec, results);
@@ -52,17 +69,30 @@ class Exchange {
  private:
   void on_resolve(error_code ec, const tcp::resolver::results_type& results) {
     if (ec) return fail("resolve " + host_, ec);
-    stream_.async_connect(results, [this](error_code e, const tcp::endpoint&) { on_connect(e); });
+    lowest().async_connect(results, [this](error_code e, const tcp::endpoint&) { on_connect(e); });
   }
 
   void on_connect(error_code ec) {
     if (ec) return fail("connect " + host_ + ":" + std::to_string(port_), ec);
-    http::async_write(stream_, request_, [this](error_code e, std::size_t) { on_write(e); });
+    if (!stream_->is_tls()) return send();
+    if (auto bad = detail::prepare_tls_connection(stream_->tls().native_handle(), endpoint_); !bad.empty()) {
+      finished_ = true;
+      out_.error = bad;
+      return;
+    }
+    stream_->tls().async_handshake(asio::ssl::stream_base::client, [this](error_code e) {
+      if (e) return fail("tls handshake", e);
+      send();
+    });
+  }
+
+  void send() {
+    http::async_write(*stream_, request_, [this](error_code e, std::size_t) { on_write(e); });
   }
 
   void on_write(error_code ec) {
     if (ec) return fail("write", ec);
-    http::async_read(stream_, buffer_, parser_, [this](error_code e, std::size_t) { on_read(e); });
+    http::async_read(*stream_, buffer_, parser_, [this](error_code e, std::size_t) { on_read(e); });
   }
 
   void on_read(error_code ec) {
@@ -73,7 +103,7 @@ class Exchange {
     out_.content_type = std::string(response[http::field::content_type]);
     out_.body = std::move(response.body());
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
   }
 
   void fail(const std::string& what, error_code ec) {
@@ -81,12 +111,16 @@ class Exchange {
     out_.error = ec == beast::error::timeout ? "timeout" : what + ": " + ec.message();
   }
 
+  beast::tcp_stream& lowest() { return stream_->next_layer(); }
+
+  const Options& endpoint_;
   std::string host_;
   std::uint16_t port_;
   std::chrono::milliseconds timeout_;
   asio::io_context ioc_{1};
   tcp::resolver resolver_{ioc_};
-  beast::tcp_stream stream_{ioc_};
+  std::optional<asio::ssl::context> tls_;
+  std::optional<net::FlexStream> stream_;
   http::request<http::string_body> request_;
   beast::flat_buffer buffer_;
   http::response_parser<http::string_body> parser_;
@@ -99,6 +133,16 @@ class Exchange {
 HttpResponse http_request(const std::string& host, std::uint16_t port, const std::string& method,
                           const std::string& target, const std::string& bearer_token, const std::string& body,
                           std::chrono::milliseconds timeout) {
+  Options endpoint;
+  endpoint.host = host;
+  endpoint.port = port;
+  return http_request(endpoint, method, target, bearer_token, body, timeout);
+}
+
+HttpResponse http_request(const Options& endpoint, const std::string& method, const std::string& target,
+                          const std::string& bearer_token, const std::string& body, std::chrono::milliseconds timeout) {
+  const std::string& host = endpoint.host;
+  const std::uint16_t port = endpoint.port;
   try {
     http::request<http::string_body> request;
     const http::verb verb = http::string_to_verb(method);
@@ -120,7 +164,7 @@ HttpResponse http_request(const std::string& host, std::uint16_t port, const std
     }
     request.keep_alive(false);
     request.prepare_payload();
-    Exchange exchange(host, port, std::move(request), timeout);
+    Exchange exchange(endpoint, std::move(request), timeout);
     return exchange.run();
   } catch (const std::exception& e) {  // bad_alloc, or a header value Beast refuses
     HttpResponse out;
