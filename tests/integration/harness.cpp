@@ -102,12 +102,17 @@ client::Runtime& TestClient::runtime() {
   return rt;
 }
 
-TestClient::TestClient(std::uint16_t port, std::string session, std::string token, std::string origin) {
-  client::Options o;
-  o.port = port;
-  o.session = std::move(session);
-  o.token = std::move(token);
-  o.origin = std::move(origin);
+TestClient::TestClient(std::uint16_t port, std::string session, std::string token, std::string origin)
+    : TestClient([&] {
+        client::Options o;
+        o.port = port;
+        o.session = std::move(session);
+        o.token = std::move(token);
+        o.origin = std::move(origin);
+        return o;
+      }()) {}
+
+TestClient::TestClient(client::Options o) {
   o.request_timeout = kWait;
   client_ = client::Client::create(runtime(), o);
   client_->on_push([inbox = inbox_](MessagePtr m) {

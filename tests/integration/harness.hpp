@@ -82,6 +82,8 @@ class TestBroker {
 class TestClient {
  public:
   TestClient(std::uint16_t port, std::string session, std::string token, std::string origin = "");
+  // Any connection options (TLS, another path); request_timeout is kWait.
+  explicit TestClient(client::Options options);
   ~TestClient();
 
   // Connects and says hello; the welcome (or error) reply.
