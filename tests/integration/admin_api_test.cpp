@@ -17,7 +17,7 @@ rapidjson::Document parse(const std::string& body) {
 
 }  // namespace
 
-TEST_CASE("ops api: healthz and readyz need no credentials; readyz follows the store", "[admin]") {
+TEST_CASE("ops api: healthz and readyz need no credentials, readyz follows the store", "[admin]") {
   TestBroker broker;
   auto h = broker.http("GET", "/healthz", "", "");
   CHECK(h.status == 200);
@@ -41,7 +41,7 @@ TEST_CASE("ops api: 401 without the bearer token, 403 with a wrong one, 404 JSON
   CHECK(parse(unknown.body).HasMember("error"));
 }
 
-TEST_CASE("ops api: sessions are created, updated, listed, rotated and deleted; tokens only when made", "[admin]") {
+TEST_CASE("ops api: sessions are created, updated, listed, rotated and deleted, tokens only when made", "[admin]") {
   TestBroker broker;
   auto created = broker.http("PUT", "/api/sessions/till-7", R"({"sender":true})");
   REQUIRE(created.status == 201);
@@ -81,7 +81,7 @@ TEST_CASE("ops api: sessions are created, updated, listed, rotated and deleted; 
   CHECK(parse(broker.http("GET", "/api/sessions").body)["sessions"].Size() == 0);
 }
 
-TEST_CASE("ops api: the order list filters and pages; the detail has deliveries and history oldest first",
+TEST_CASE("ops api: the order list filters and pages, the detail has deliveries and history oldest first",
           "[admin]") {
   TestBroker broker;
   auto c = broker.add_session("counter-1", true, false);

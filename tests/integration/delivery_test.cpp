@@ -54,7 +54,7 @@ TEST_CASE_METHOD(DeliveryFixture, "ack moves sent to received, tells the sender,
   CHECK(std::string(inbox.message->doc["orders"][0]["status"].GetString()) == "received");
 }
 
-TEST_CASE_METHOD(DeliveryFixture, "deliver returns the full order once, then duplicate; the sender sees delivered",
+TEST_CASE_METHOD(DeliveryFixture, "deliver returns the full order once, then duplicate, the sender sees delivered",
                  "[delivery]") {
   auto id = send("D-1", {"kitchen-1"});
   auto push = kitchen.wait_type("order");
@@ -76,7 +76,7 @@ TEST_CASE_METHOD(DeliveryFixture, "deliver returns the full order once, then dup
   CHECK(rej.message->string_field("message").find("delivered") != std::string::npos);
 }
 
-TEST_CASE_METHOD(DeliveryFixture, "reject keeps the first reason; a repeat is a duplicate; deliver then conflicts",
+TEST_CASE_METHOD(DeliveryFixture, "reject keeps the first reason, a repeat is a duplicate, deliver then conflicts",
                  "[delivery]") {
   auto id = send("J-1", {"kitchen-1"});
   auto r = kitchen.call(order_op("reject", id, R"(,"reason":"out of stock")"));

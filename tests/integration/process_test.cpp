@@ -23,7 +23,7 @@ const std::string& kAdmin = kProcessAdmin;
 
 }  // namespace
 
-TEST_CASE("command line: --help and --version exit 0; a bad flag or value and an unusable store exit 2 with one line",
+TEST_CASE("command line: --help and --version exit 0, a bad flag or value and an unusable store exit 2 with one line",
           "[process]") {
   auto help = run_command({POSSYNC_BROKER_BIN, "--help"});
   CHECK(help.exit_code == 0);
@@ -51,7 +51,7 @@ TEST_CASE("command line: --help and --version exit 0; a bad flag or value and an
   }
 }
 
-TEST_CASE("command line: --demo prints the URLs and demo tokens; SIGTERM exits 0 and closes with 1001", "[process]") {
+TEST_CASE("command line: --demo prints the URLs and demo tokens, SIGTERM exits 0 and closes with 1001", "[process]") {
   TempDir dir;
   std::vector<std::string> argv = {POSSYNC_BROKER_BIN, "--listen", "127.0.0.1:0", "--store",
                                    "sqlite:" + (dir.path / "demo.db").string(), "--demo", "--log-level", "warn"};

@@ -121,7 +121,7 @@ TEST_CASE("malformed input: each gets its error code and the connection keeps wo
   CHECK(k.call(R"({"type":"ping"})").ok());
 }
 
-TEST_CASE("limits: a frame of exactly the limit is accepted; one byte more closes with 1009", "[robust]") {
+TEST_CASE("limits: a frame of exactly the limit is accepted, one byte more closes with 1009", "[robust]") {
   Pair p({[](possync::broker::Config& c) { c.max_message_bytes = 4096; }});
   TestClient k(p.broker.port(), "kitchen-1", p.kitchen_token);
   REQUIRE(k.connect_and_hello().ok());
@@ -161,7 +161,7 @@ TEST_CASE("limits: a binary frame closes with 1003", "[robust]") {
   CHECK(k.wait_closed().value_or(-1) == 1003);
 }
 
-TEST_CASE("limits: over the request rate gets rate_limited; persisting errors close with 4429", "[robust]") {
+TEST_CASE("limits: over the request rate gets rate_limited, persisting errors close with 4429", "[robust]") {
   Pair p({[](possync::broker::Config& c) {
     c.rate_limit_per_second = 5;  // burst of 10
     c.max_errors_per_minute = 20;

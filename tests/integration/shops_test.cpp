@@ -100,7 +100,7 @@ TEST_CASE("shops: two shops on one broker never see each other's sessions, prese
   CHECK(list.body.find("a-kitchen") != std::string::npos);
 }
 
-TEST_CASE("credentials: rotating a token closes live connections with 4401; the old token stops working",
+TEST_CASE("credentials: rotating a token closes live connections with 4401, the old token stops working",
           "[shops]") {
   TestBroker broker;
   auto old_token = broker.add_session("kitchen-1", false, true);
@@ -123,7 +123,7 @@ TEST_CASE("credentials: rotating a token closes live connections with 4401; the 
   CHECK(fresh_client.connect_and_hello().ok());
 }
 
-TEST_CASE("credentials: deleting a session closes it with 4401; re-created, its sent deliveries replay", "[shops]") {
+TEST_CASE("credentials: deleting a session closes it with 4401, re-created, its sent deliveries replay", "[shops]") {
   TestBroker broker;
   auto c = broker.add_session("counter-1", true, false);
   auto k = broker.add_session("kitchen-1", false, true);

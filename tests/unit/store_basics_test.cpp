@@ -235,7 +235,7 @@ TEST_CASE("store: authenticate accepts only the right token of an existing sessi
   }
 }
 
-TEST_CASE("store: rotate_token replaces the token; unknown sessions are not_found", "[store]") {
+TEST_CASE("store: rotate_token replaces the token, unknown sessions are not_found", "[store]") {
   Harness h;
   const std::string old_token = h.create("bar-1", true, true);
   auto rotated = await<std::string>([&](auto cb) { h.store().rotate_token("bar-1", cb); });

@@ -168,7 +168,7 @@ TEST_CASE("cluster[pg]: an order and its changes committed on one node reach the
   CHECK(on_b.wait(order_event(rejected)));
 }
 
-TEST_CASE("cluster[pg]: presence and revocations travel; remote_presence lists the other live nodes",
+TEST_CASE("cluster[pg]: presence and revocations travel, remote_presence lists the other live nodes",
           "[store][pg]") {
   Events on_a;
   Events on_b;

@@ -233,7 +233,7 @@ TEST_CASE("store: ack, deliver and reject need the receiver role and a delivery 
   CHECK(h.rows() == rows);
 }
 
-TEST_CASE("store: deliver in copy mode delivers one copy; a repeat is a duplicate", "[store]") {
+TEST_CASE("store: deliver in copy mode delivers one copy, a repeat is a duplicate", "[store]") {
   Harness h;
   populate(h);
   const auto id = h.sent("counter-1", "r", {"kitchen-1", "bar-1"});
@@ -272,7 +272,7 @@ TEST_CASE("store: deliver in copy mode delivers one copy; a repeat is a duplicat
   CHECK(history[4].from == Status::sent);
 }
 
-TEST_CASE("store: reject keeps the first reason; final deliveries refuse with a conflict naming the status",
+TEST_CASE("store: reject keeps the first reason, final deliveries refuse with a conflict naming the status",
           "[store]") {
   Harness h;
   populate(h);
