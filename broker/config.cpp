@@ -84,7 +84,9 @@ const std::vector<Option>& options() {
   static const std::vector<Option> opts = {
       {"--listen", "HOST:PORT", "address to serve on (default 127.0.0.1:8080; env POSSYNC_LISTEN)",
        [](Config& c, std::string_view v) { return parse_listen(v, c); }},
-      {"--store", "URL", "sqlite:PATH (default sqlite:possync.db; env POSSYNC_STORE)",
+      {"--store", "URL",
+       "sqlite:PATH or postgresql://USER[:PASS]@HOST[:PORT]/DB[?PARAMS] (default sqlite:possync.db; env "
+       "POSSYNC_STORE)",
        string_into(&Config::store_url)},
       {"--admin-token", "TOKEN", "bearer token of the ops API (env POSSYNC_ADMIN_TOKEN; generated when absent)",
        [](Config& c, std::string_view v) {

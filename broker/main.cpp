@@ -118,7 +118,10 @@ int main(int argc, char** argv) {
     if (config.admin_token_generated) std::cout << "admin token " << config.admin_token << "\n";
     std::cout << std::flush;
     broker::logger().write(broker::LogLevel::info, "started",
-                           {{"listen", base}, {"tls", tls ? "on" : "off"}, {"store", config.store_url}, {"version", POSSYNC_VERSION}});
+                           {{"listen", base},
+                            {"tls", tls ? "on" : "off"},
+                            {"store", storage::redact_store_url(config.store_url)},
+                            {"version", POSSYNC_VERSION}});
     server.wait();
     server.stop();
     // Commits already queued finish (their callbacks post into the stopped

@@ -35,8 +35,10 @@ std::unique_ptr<Store> open_store(const std::string& url, const StoreOptions& op
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
     return postgres::PgStore::open(url, options, error);
   }
-  error = "unsupported store URL '" + postgres::redact_url(url) + "' " + std::string(kExpected);
+  error = "unsupported store URL '" + redact_store_url(url) + "' " + std::string(kExpected);
   return nullptr;
 }
+
+std::string redact_store_url(const std::string& url) { return postgres::redact_url(url); }
 
 }  // namespace possync::storage

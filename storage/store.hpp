@@ -255,5 +255,7 @@ struct StoreOptions {
 // Opens the store named by a URL ("sqlite:PATH"), running migrations. On
 // failure returns nullptr and sets `error` to one clear line.
 std::unique_ptr<Store> open_store(const std::string& url, const StoreOptions& options, std::string& error);
+// The store URL fit for logs and messages: a password in it shown as ***.
+std::string redact_store_url(const std::string& url);
 
 }  // namespace possync::storage

@@ -124,6 +124,12 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, const St
       throw SqliteError(SQLITE_CANTOPEN, "cannot use WAL journal mode (SQLite kept '" + journal + "')");
     }
     writer->exec("PRAGMA synchronous=FULL");
+    // Each request's SAVEPOINT keeps a statement journal; past 64 KiB SQLite
+    // spills it to a temporary file, written page by page at every batch
+    // (bench/results/profiles-2026-11-27.md: 6 -> 31 page writes per order
+    // at 160 orders per commit). It only serves a rollback inside the open
+    // transaction, durability is the WAL's: keep it in memory.
+    writer->exec("PRAGMA temp_store=MEMORY");
     writer->exec("PRAGMA foreign_keys=ON");
     migrate(*writer, embedded_migrations());
 
