@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "broker/http_request.hpp"
 #include "broker/log.hpp"
 #include "broker/net.hpp"
 #include "protocol/replies.hpp"
@@ -74,8 +75,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
 
   void do_read() {
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(config_.max_http_header_bytes));
-    parser_->body_limit(config_.max_http_body_bytes);
+    limit_request_parser(*parser_, config_);
     // Bounds the whole request, so a slow header trickle cannot hold the connection.
     lowest().expires_after(std::chrono::milliseconds(config_.http_timeout_ms));
     http::async_read(stream_, buffer_, *parser_,
@@ -96,21 +96,15 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
     }
     auto request = parser_->release();
     if (beast::websocket::is_upgrade(request)) {
-      std::string_view target = request.target();
-      auto path = target.substr(0, target.find('?'));
-      if (path != "/ws" && path != "/api/live") return reply_error(404, "not_found", "no WebSocket here");
+      const std::string_view path = upgrade_route(request);
+      if (path.empty()) return reply_error(404, "not_found", "no WebSocket here");
       if (ctx_.stopping) return reply_error(503, "unavailable", "broker shutting down");
       if (path == "/api/live") return start_live_session(std::move(stream_), std::move(request), ctx_);
       return start_ws_session(std::move(stream_), std::move(request), ctx_);
     }
     keep_alive_ = request.keep_alive() && !ctx_.stopping;
     version_ = request.version();
-    HttpRequestData data;
-    data.method = std::string(request.method_string());
-    data.target = std::string(request.target());
-    data.authorization = std::string(request[http::field::authorization]);
-    data.body = std::move(request.body());
-    ctx_.api.handle(data, [self = shared_from_this()](HttpResponseData response) {
+    ctx_.api.handle(api_request(request), [self = shared_from_this()](HttpResponseData response) {
       asio::post(self->stream_.get_executor(),
                  [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
     });
@@ -160,7 +154,7 @@ class HttpSession final : public std::enable_shared_from_this<HttpSession> {
   NetContext& ctx_;
   const Config& config_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<HttpRequestParser> parser_;
   bool keep_alive_ = false;
   unsigned version_ = 11;
 };

@@ -12,6 +12,21 @@ if(POSSYNC_SANITIZE)
   target_compile_options(possync_sanitizers INTERFACE ${_san})
   target_link_options(possync_sanitizers INTERFACE ${_san})
 endif()
+if(POSSYNC_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "POSSYNC_FUZZ needs clang: CC=clang CXX=clang++ (scripts/fuzz.sh sets them)")
+  endif()
+  # Coverage for libFuzzer in every possync target; the fuzz executables add
+  # -fsanitize=fuzzer (libFuzzer's main) themselves. Full UBSan here: only
+  # the parser and the HTTP code are built, so its compile cost stays small.
+  # pointer-overflow stays recoverable so that tests/fuzz/ubsan.supp can
+  # suppress it in RapidJSON 1.1 (UBSAN_OPTIONS=halt_on_error=1 still stops
+  # at any other report).
+  target_compile_options(possync_sanitizers INTERFACE
+    -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fsanitize-recover=pointer-overflow
+    -fno-omit-frame-pointer)
+  target_link_options(possync_sanitizers INTERFACE -fsanitize=address,undefined)
+endif()
 if(POSSYNC_TSAN)
   target_compile_options(possync_sanitizers INTERFACE -fsanitize=thread -Wno-tsan -fno-omit-frame-pointer)
   target_link_options(possync_sanitizers INTERFACE -fsanitize=thread)

@@ -2,13 +2,15 @@
 # Installs what a fresh Debian 12 machine lacks to build and test possync,
 # and nothing it already has (a re-run costs a second). Usage:
 #   scripts/setup.sh          build dependencies
-#   scripts/setup.sh --test   plus what the tests need (PostgreSQL, Chromium, Node)
+#   scripts/setup.sh --test   plus what the tests need (PostgreSQL, Chromium, Node,
+#                             clang and its libFuzzer/sanitizer runtimes for scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev rapidjson-dev libsqlite3-dev libssl-dev
   libpqxx-dev prometheus-cpp-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(catch2 postgresql-15 chromium)
+  # libclang-rt-14-dev holds libFuzzer (libclang_rt.fuzzer) and the sanitizer runtimes.
+  packages+=(catch2 postgresql-15 chromium clang libclang-rt-14-dev)
   # Node.js may come from elsewhere than Debian (NodeSource's nodejs bundles
   # npm and conflicts with Debian's npm): only ask apt when a command is missing.
   if ! command -v node >/dev/null; then
