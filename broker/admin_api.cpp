@@ -11,6 +11,7 @@
 #include "broker/log.hpp"
 #include "clients/web/assets.hpp"
 #include "dashboard/assets.hpp"
+#include "protocol/json.hpp"
 #include "protocol/replies.hpp"
 #include "storage/tokens.hpp"
 
@@ -215,9 +216,13 @@ void AdminApi::sessions_route(const HttpRequestData& req, const std::string& pat
   }
   if (req.method != "PUT") return done(error(405, "method_not_allowed", "use PUT, DELETE or POST …/token"));
 
+  // The protocol's reader, not RapidJSON's recursive default: a deeply
+  // nested body must not overflow the stack, and a name that is not UTF-8
+  // would make every welcome and directory of its shop unreadable.
   rapidjson::Document body;
-  body.Parse(req.body.c_str(), req.body.size());
-  if (body.HasParseError() || !body.IsObject()) return done(error(400, "bad_request", "body: must be a JSON object"));
+  if (protocol::parse_json(req.body, body) || !body.IsObject()) {
+    return done(error(400, "bad_request", "body: must be a JSON object"));
+  }
   storage::SessionUpdate update;
   update.session = id;
   for (const char* field : {"name", "shop"}) {

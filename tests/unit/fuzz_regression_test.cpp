@@ -10,6 +10,7 @@
 
 #include "protocol/json.hpp"
 #include "protocol/requests.hpp"
+#include "tests/fuzz/targets.hpp"
 
 using namespace possync::protocol;
 
@@ -39,4 +40,40 @@ TEST_CASE("fuzz regression: a decimal exponent near LLONG_MAX reads as inf or 0 
                            Limits{});
   REQUIRE(bad.error);
   CHECK(bad.error->message == "order.lines[0].qty: must be a finite number");
+}
+
+namespace {
+
+std::string put_session(const std::string& id, const std::string& body) {
+  return "PUT /api/sessions/" + id + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer fuzz-admin-token\r\n" +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+// fuzz_http: PUT /api/sessions/{id} read its body with RapidJSON's default
+// parser, which accepts bytes that are not UTF-8. The name was stored and
+// came back in the reply (and in every welcome and directory of the shop)
+// as text no strict JSON reader accepts.
+TEST_CASE("fuzz regression: a session name that is not UTF-8 is refused, not stored", "[fuzz]") {
+  auto answers = possync::fuzz::http_answers(put_session("latin1-1", "{\"name\":\"B\xe1r 9\"}"));
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].status == 400);
+  answers = possync::fuzz::http_answers(put_session("surrogate-1", R"({"name":"\udc00"})"));
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].status == 400);
+  answers = possync::fuzz::http_answers(
+      "GET /api/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer fuzz-admin-token\r\n\r\n");
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].body.find("latin1-1") == std::string::npos);
+  CHECK(answers[0].body.find("surrogate-1") == std::string::npos);
+}
+
+// Found with it: the same recursive parser overflowed the stack (a crash of
+// the broker) on a body of nested arrays within --max-http-body-bytes.
+TEST_CASE("fuzz regression: a deeply nested session body is refused, not a stack overflow", "[fuzz]") {
+  const std::string deep(1000 * 1000, '[');
+  auto answers = possync::fuzz::http_answers(put_session("deep-1", deep));
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].status == 400);
 }
