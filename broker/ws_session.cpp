@@ -189,15 +189,21 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   }
 
   void on_write(beast::error_code ec) {
-    writing_ = false;
     if (ec) {
+      writing_ = false;
       log_net_error("websocket write", ec);
       return finish();
     }
     queued_bytes_ -= queue_.front()->size();
     queue_.pop_front();
+    // Still `writing_` while the conversation refills the queue (a replay
+    // continues here): write() only queues, and the one do_write() below
+    // keeps exactly one async_write in flight. Clearing it first let the
+    // refill start a write and this function a second one of the same frame.
     conv_.on_writable();
     if (read_paused_) resume_reading();
+    writing_ = false;
+    if (closed_) return;
     if (!queue_.empty()) return do_write();
     if (pending_close_) do_close();
   }

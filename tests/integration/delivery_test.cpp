@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <vector>
 #include <thread>
 
 #include "tests/integration/harness.hpp"
@@ -257,4 +258,46 @@ TEST_CASE_METHOD(DeliveryFixture, "replay: every delivery still sent is pushed a
   CHECK(second->int_field("order_id") == c);
   REQUIRE(late.sync());
   CHECK(late.pending_pushes() == 0);
+}
+
+// Found by the ASan pass: when a write completed during a replay, the replay
+// queued more frames and started a write, and the completion started a second
+// one. Beast parked and then lost the second: it leaked, holding its session,
+// which kept counting against --max-connections until the broker refused
+// everyone. A backlog far beyond the replay window (max_queued_frames / 4)
+// does that on every write; each round must arrive complete, once each, in
+// order, and leave nothing behind.
+TEST_CASE("replay: a backlog beyond the replay window arrives once each, in order, and its session is freed",
+          "[delivery][concurrency]") {
+  TestBroker broker({[](possync::broker::Config& c) {
+    c.max_queued_frames = 64;  // a replay window of 16
+    c.max_connections = 3;     // the counter, one kitchen and one HTTP request
+  }});
+  const auto counter_token = broker.add_session("counter-1", true, false);
+  const auto kitchen_token = broker.add_session("kitchen-1", false, true);
+  TestClient counter(broker.port(), "counter-1", counter_token);
+  REQUIRE(counter.connect_and_hello().ok());
+  std::vector<std::int64_t> sent;
+  for (int i = 0; i < 200; ++i) {
+    auto r = counter.call(send_json("W-" + std::to_string(i), {"kitchen-1"}));
+    REQUIRE(r.ok());
+    sent.push_back(r.message->doc["order_id"].GetInt64());
+  }
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    {
+      TestClient kitchen(broker.port(), "kitchen-1", kitchen_token);
+      REQUIRE(kitchen.connect_and_hello().ok());
+      std::vector<std::int64_t> replayed;
+      while (replayed.size() < sent.size()) {
+        auto order = kitchen.wait_type("order");
+        if (!order) break;
+        replayed.push_back(order->int_field("order_id"));
+      }
+      REQUIRE(kitchen.sync());
+      CHECK(kitchen.pending_pushes() == 0);  // nothing twice
+      CHECK(replayed == sent);               // nothing lost, oldest first
+    }
+    REQUIRE(eventually([&] { return broker.connections_of("kitchen-1") == 0; }));
+  }
 }
