@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds, starts the
 # servers the tests need (a throwaway PostgreSQL as an unprivileged user on
-# 127.0.0.1), runs every test, runs the sanitizer build's tests, and stops
-# everything it started, also when a test fails.
+# 127.0.0.1), runs every test, then the sanitizer builds' tests and the
+# fuzzers, and stops everything it started, also when a test fails.
 #
-#   scripts/test.sh            every test on the plain build
-#   POSSYNC_SANITIZERS=1       also the ASan/UBSan build and its test pass
-#                              (opt-in until its duration on CI is known)
+#   scripts/test.sh            everything: plain build, ASan+UBSan, TSan, fuzzing
+#   POSSYNC_SANITIZERS=0       skip the ASan+UBSan and TSan passes (local iterations)
+#   POSSYNC_FUZZ_SECONDS=N     fuzz each target N seconds (default 60; 0 skips)
+#
+# Each sanitizer build compiles only what its tests run (POSSYNC_TARGETS).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -51,12 +53,14 @@ scripts/browser-tests.sh build
 step "promtool check metrics"
 scripts/check-metrics.sh build
 
-if [[ "${POSSYNC_SANITIZERS:-}" == 1 ]]; then
-  step "ASan + UBSan build and tests"
+sanitizers=${POSSYNC_SANITIZERS:-1}
+if [[ "$sanitizers" == 1 ]]; then
+  step "ASan + UBSan build"
   # The tests and the binaries they start, on SQLite (the PostgreSQL runs
   # add no broker code paths and would double the time).
   POSSYNC_TARGETS="unit_tests integration_tests possync-broker possync" \
     scripts/build.sh build-asan -DPOSSYNC_SANITIZE=ON
+  step "ASan + UBSan: unit and integration tests (SQLite)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -LE pg
   # The PostgreSQL store's own threads (writer, readers, cluster listener,
@@ -71,5 +75,22 @@ fi
 step "stop PostgreSQL"
 $pg_stop
 pg_stop=""
+
+if [[ "$sanitizers" == 1 ]]; then
+  # ThreadSanitizer on the tests tagged [concurrency] (tests/CMakeLists.txt
+  # says which and why): the build-tsan tree registers only those.
+  # tsan.supp holds third-party reports only, each with its reason.
+  step "TSan build"
+  POSSYNC_TARGETS="unit_tests integration_tests" scripts/build.sh build-tsan -DPOSSYNC_TSAN=ON
+  step "TSan: the [concurrency] tests (SQLite)"
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/support/tsan.supp" \
+    ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 600 -LE pg
+fi
+
+fuzz_seconds=${POSSYNC_FUZZ_SECONDS:-60}
+if [[ "$fuzz_seconds" != 0 ]]; then
+  step "fuzzing: each libFuzzer target for ${fuzz_seconds}s (clang, ASan + UBSan)"
+  scripts/fuzz.sh "$fuzz_seconds"
+fi
 
 step "all tests passed"

@@ -147,7 +147,8 @@ TEST_CASE_METHOD(DeliveryFixture, "cancel by a receiver is forbidden, by a stran
   CHECK(ack.message->error_code() == "forbidden");  // counter-1 lacks the receiver role
 }
 
-TEST_CASE_METHOD(DeliveryFixture, "claim race: two receivers deliver at the same moment, exactly one wins", "[delivery]") {
+TEST_CASE_METHOD(DeliveryFixture, "claim race: two receivers deliver at the same moment, exactly one wins",
+                 "[delivery][concurrency]") {
   for (int round = 0; round < 10; ++round) {
     auto id = send("CL-" + std::to_string(round), {"kitchen-1", "bar-1"}, "claim");
     REQUIRE(kitchen.wait_type("order"));
@@ -183,7 +184,8 @@ TEST_CASE_METHOD(DeliveryFixture, "claim race: two receivers deliver at the same
   }
 }
 
-TEST_CASE_METHOD(DeliveryFixture, "claim: the losing receiver is told its delivery was taken", "[delivery]") {
+TEST_CASE_METHOD(DeliveryFixture, "claim: the losing receiver is told its delivery was taken",
+                 "[delivery][concurrency]") {
   auto id = send("CL-t", {"kitchen-1", "bar-1"}, "claim");
   REQUIRE(bar.wait_type("order"));
   REQUIRE(kitchen.call(order_op("deliver", id)).ok());
@@ -226,7 +228,8 @@ TEST_CASE_METHOD(DeliveryFixture, "list: inbox shows sent and received by defaul
   CHECK(bad.message->error_code() == "bad_request");
 }
 
-TEST_CASE_METHOD(DeliveryFixture, "a receiver's other connection hears of changes made on this one", "[delivery]") {
+TEST_CASE_METHOD(DeliveryFixture, "a receiver's other connection hears of changes made on this one",
+                 "[delivery][concurrency]") {
   TestClient kitchen2(broker.port(), "kitchen-1", kitchen_token);
   REQUIRE(kitchen2.connect_and_hello().ok());
   auto id = send("M-1", {"kitchen-1"});
@@ -242,7 +245,7 @@ TEST_CASE_METHOD(DeliveryFixture, "a receiver's other connection hears of change
 }
 
 TEST_CASE_METHOD(DeliveryFixture, "replay: every delivery still sent is pushed after welcome, oldest first",
-                 "[delivery]") {
+                 "[delivery][concurrency]") {
   TestClient late(broker.port(), "kitchen-1", kitchen_token);
   auto a = send("P-1", {"kitchen-1"});
   auto b = send("P-2", {"kitchen-1"});

@@ -319,7 +319,7 @@ TEST_CASE("live: --allowed-origins closes foreign browser origins with 1008, nev
   CHECK(listed.wait_type("welcome"));
 }
 
-TEST_CASE_METHOD(OpsFixture, "live: events for an order, its status changes and presence", "[ops]") {
+TEST_CASE_METHOD(OpsFixture, "live: events for an order, its status changes and presence", "[ops][concurrency]") {
   LiveClient live(broker.port());
   REQUIRE(live.connect());
   live.hello(broker.admin_token());
@@ -364,7 +364,7 @@ TEST_CASE_METHOD(OpsFixture, "live: events for an order, its status changes and 
   CHECK_FALSE(offline->doc["online"].GetBool());
 }
 
-TEST_CASE_METHOD(OpsFixture, "live: a graceful shutdown closes dashboards with 1001", "[ops]") {
+TEST_CASE_METHOD(OpsFixture, "live: a graceful shutdown closes dashboards with 1001", "[ops][concurrency]") {
   LiveClient live(broker.port());
   REQUIRE(live.connect());
   live.hello(broker.admin_token());

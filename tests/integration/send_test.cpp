@@ -27,7 +27,8 @@ bool is_order(const possync::client::Message& m) { return m.type() == "order"; }
 
 }  // namespace
 
-TEST_CASE_METHOD(SendFixture, "send: the sent reply comes after commit and every receiver gets the push", "[send]") {
+TEST_CASE_METHOD(SendFixture, "send: the sent reply comes after commit and every receiver gets the push",
+                 "[send][concurrency]") {
   auto reply = counter.call(send_json("R-1", {"kitchen-1", "bar-1"}));
   REQUIRE(reply.ok());
   const auto& s = reply.message->doc;

@@ -5,7 +5,8 @@
 
 using namespace possync::test;
 
-TEST_CASE("presence: online at the first connection, offline after the last, never to oneself", "[shops]") {
+TEST_CASE("presence: online at the first connection, offline after the last, never to oneself",
+          "[shops][concurrency]") {
   TestBroker broker;
   auto k = broker.add_session("kitchen-1", false, true);
   auto b = broker.add_session("bar-1", true, true);
@@ -101,7 +102,7 @@ TEST_CASE("shops: two shops on one broker never see each other's sessions, prese
 }
 
 TEST_CASE("credentials: rotating a token closes live connections with 4401, the old token stops working",
-          "[shops]") {
+          "[shops][concurrency]") {
   TestBroker broker;
   auto old_token = broker.add_session("kitchen-1", false, true);
   TestClient a(broker.port(), "kitchen-1", old_token);
@@ -123,7 +124,8 @@ TEST_CASE("credentials: rotating a token closes live connections with 4401, the 
   CHECK(fresh_client.connect_and_hello().ok());
 }
 
-TEST_CASE("credentials: deleting a session closes it with 4401, re-created, its sent deliveries replay", "[shops]") {
+TEST_CASE("credentials: deleting a session closes it with 4401, re-created, its sent deliveries replay",
+          "[shops][concurrency]") {
   TestBroker broker;
   auto c = broker.add_session("counter-1", true, false);
   auto k = broker.add_session("kitchen-1", false, true);

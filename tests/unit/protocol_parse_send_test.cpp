@@ -29,7 +29,7 @@ TEST_CASE("parse: the protocol's send example parses with its order kept verbati
   CHECK(send.order_json == frame.substr(begin, frame.size() - 1 - begin));
 }
 
-TEST_CASE("parse: send keeps big integers, long decimals and \\u0000 of the order exactly",
+TEST_CASE("parse: send keeps big integers, long decimals and U+0000 of the order exactly",
           "[protocol][parse]") {
   const std::string order =
       R"({"big":123456789012345678901234567890,"d":0.1000000000000000000000001,"z":"a\u0000b",)"

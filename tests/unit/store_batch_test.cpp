@@ -34,7 +34,7 @@ namespace fs = std::filesystem;
 // ---------------------------------------------------------------------------
 // Group commit, queues, close
 
-TEST_CASE("store: concurrent writes are committed in groups", "[store]") {
+TEST_CASE("store: concurrent writes are committed in groups", "[store][concurrency]") {
   Harness h;
   populate(h);
   constexpr int kThreads = 4;
@@ -87,7 +87,7 @@ TEST_CASE("store: concurrent writes are committed in groups", "[store]") {
   CHECK(h.count("SELECT COUNT(*) FROM sync_orders") == kThreads * kPerThread);
 }
 
-TEST_CASE("store: a batch holds at most max_batch requests", "[store]") {
+TEST_CASE("store: a batch holds at most max_batch requests", "[store][concurrency]") {
   StoreOptions options;
   options.max_batch = 50;
   Harness h(options);
@@ -139,7 +139,7 @@ TEST_CASE("store: a refused request in a batch leaves nothing behind and does no
   CHECK(h.count("SELECT COUNT(*) FROM history") == 2);
 }
 
-TEST_CASE("store: full queues answer unavailable at once on the calling thread", "[store]") {
+TEST_CASE("store: full queues answer unavailable at once on the calling thread", "[store][concurrency]") {
   SECTION("writes") {
     StoreOptions options;
     options.max_write_queue = 2;
@@ -192,7 +192,7 @@ TEST_CASE("store: full queues answer unavailable at once on the calling thread",
   }
 }
 
-TEST_CASE("store: close drains queued writes, then refuses new requests", "[store]") {
+TEST_CASE("store: close drains queued writes, then refuses new requests", "[store][concurrency]") {
   Harness h;
   populate(h);
   constexpr int kQueued = 30;
@@ -229,7 +229,7 @@ TEST_CASE("store: close drains queued writes, then refuses new requests", "[stor
   CHECK(h.count("SELECT COUNT(*) FROM sync_orders") == kQueued);
 }
 
-TEST_CASE("store: a callback that throws does not stop the writer", "[store]") {
+TEST_CASE("store: a callback that throws does not stop the writer", "[store][concurrency]") {
   Harness h;
   populate(h);
   h.store().send({"counter-1", "boom", {"kitchen-1"}, Mode::copy, "{}", 0},

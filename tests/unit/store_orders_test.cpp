@@ -338,7 +338,7 @@ TEST_CASE("store: deliver in claim mode takes every other open delivery", "[stor
         std::vector<std::string>{"kitchen-1=taken", "bar-1=delivered", "kitchen-2=rejected"});
 }
 
-TEST_CASE("store: a claim is won by exactly one of two concurrent delivers", "[store]") {
+TEST_CASE("store: a claim is won by exactly one of two concurrent delivers", "[store][concurrency]") {
   Harness h;
   populate(h);
   h.create("kitchen-2", false, true);
