@@ -293,10 +293,21 @@ void Conversation::pump_replay() {
   auto peer = self_.lock();
   if (!peer || state_ != State::replaying) return;
   const std::size_t window = std::min(kReplayWindow, std::max<std::size_t>(1, svc_.config.max_queued_frames / 4));
+  // Bytes as well as frames: a backlog of big orders must not fill the queue
+  // past --max-queued-bytes, or the replay itself closes a reader that keeps
+  // up as a slow consumer, on every reconnect. An empty queue always takes
+  // the next frame.
+  const std::size_t byte_window = std::max<std::size_t>(1, svc_.config.max_queued_bytes / 4);
   while (replay_next_ < replay_.size() && peer->queued_frames() < window) {
-    const auto& order = replay_[replay_next_++];
-    peer->write(std::make_shared<const std::string>(protocol::order_push(order, protocol::Status::sent)));
+    const auto& order = replay_[replay_next_];
+    if (!replay_frame_) {
+      replay_frame_ = std::make_shared<const std::string>(protocol::order_push(order, protocol::Status::sent));
+    }
+    if (peer->queued_frames() > 0 && peer->queued_bytes() + replay_frame_->size() > byte_window) break;
     replayed_max_id_ = std::max(replayed_max_id_, order.order_id);
+    ++replay_next_;
+    peer->write(std::move(replay_frame_));
+    replay_frame_.reset();
   }
   if (replay_next_ < replay_.size()) return;
   replay_.clear();

@@ -93,6 +93,7 @@ class Conversation {
   // live pushes buffered meanwhile, then flushed without duplicates.
   std::vector<protocol::OrderRecord> replay_;
   std::size_t replay_next_ = 0;
+  Frame replay_frame_;  // replay_[replay_next_] serialized, waiting for queue space
   std::int64_t replayed_max_id_ = 0;
   std::deque<Push> buffered_;
 

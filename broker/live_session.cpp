@@ -104,6 +104,7 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
   }
 
   std::size_t queued_frames() const noexcept override { return queue_.size(); }
+  std::size_t queued_bytes() const noexcept override { return queued_bytes_; }
   void resume_reading() override {}
 
   void abort(const std::string& reason) override {

@@ -43,6 +43,8 @@ class Peer {
   // connection as a slow consumer (the store replays what it missed).
   virtual void write(Frame frame) = 0;
   virtual std::size_t queued_frames() const noexcept = 0;
+  // Bytes of the frames queued (the other half of the slow-consumer bound).
+  virtual std::size_t queued_bytes() const noexcept = 0;
   // Drop the connection at once, without a close frame: the slow-consumer
   // policy (its queue cannot drain, so a close frame would never leave).
   virtual void abort(const std::string& reason) = 0;

@@ -99,6 +99,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   }
 
   std::size_t queued_frames() const noexcept override { return queue_.size(); }
+  std::size_t queued_bytes() const noexcept override { return queued_bytes_; }
 
   void resume_reading() override {
     if (maybe_finish_drain()) return;
