@@ -320,7 +320,7 @@ void Conversation::pump_replay() {
     if (p.read_at != std::chrono::steady_clock::time_point{}) metrics().observe_send_to_push(p.read_at);
     peer->write(std::move(p.frame));
   }
-  buffered_.clear();
+  std::vector<Push>().swap(buffered_);
 }
 
 void Conversation::on_push(Push push) {

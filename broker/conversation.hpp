@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -95,7 +94,9 @@ class Conversation {
   std::size_t replay_next_ = 0;
   Frame replay_frame_;  // replay_[replay_next_] serialized, waiting for queue space
   std::int64_t replayed_max_id_ = 0;
-  std::deque<Push> buffered_;
+  // A vector, not a deque: empty (nothing allocated) except during a replay
+  // that live pushes overtake; freed when the replay ends.
+  std::vector<Push> buffered_;
 
   std::chrono::steady_clock::time_point error_window_start_ = std::chrono::steady_clock::now();
   int errors_in_window_ = 0;

@@ -2,7 +2,6 @@
 // Every handler runs on the connection's strand (the stream's executor).
 // At most one async_write in flight; outgoing frames wait in a bounded
 // queue whose overflow is the slow-consumer policy.
-#include <deque>
 #include <optional>
 
 #include <boost/asio/dispatch.hpp>
@@ -15,6 +14,7 @@
 #include "broker/log.hpp"
 #include "broker/metrics.hpp"
 #include "broker/net.hpp"
+#include "broker/small_fifo.hpp"
 
 namespace possync::broker {
 namespace websocket = beast::websocket;
@@ -272,7 +272,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   asio::steady_timer hello_timer_;
   const std::uint64_t id_;
   beast::flat_buffer buffer_;
-  std::deque<Frame> queue_;
+  SmallFifo<Frame> queue_;  // allocates nothing while empty
   std::size_t queued_bytes_ = 0;
   std::optional<websocket::close_reason> pending_close_;
   int close_code_ = 1006;    // no close frame (yet): the connection dropped
