@@ -142,8 +142,31 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
     do_read();
   }
 
+  // Two steps, so that an idle connection holds no read buffer (Beast's
+  // async_read prepares ~1.5 KiB of buffer_ before a byte arrives:
+  // bench/results/profiles-2026-11-27.md). First a read of zero payload
+  // bytes: it waits for the next message's first frame header, handling
+  // pings, pongs and close frames meanwhile, and works alike for plain TCP
+  // and TLS and for bytes Beast already holds in its own frame buffer. Then
+  // the message itself, into a buffer sized for what has arrived.
   void do_read() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
+    // Zero bytes, but at a real address: Beast's UTF-8 check does pointer
+    // arithmetic on the buffer even when it is empty, and crashes on null.
+    static char no_payload[1];
+    ws_.async_read_some(asio::mutable_buffer(no_payload, 0),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_message_start(ec); });
+  }
+
+  void on_message_start(beast::error_code ec) {
+    // An error, or an empty message (already complete): nothing to read.
+    if (ec || ws_.is_message_done()) return on_read(ec, 0);
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code e, std::size_t n) { self->on_read(e, n); });
+  }
+
+  // After each message: give the read buffer's storage back.
+  void release_buffer() {
+    buffer_.clear();
+    buffer_.shrink_to_fit();
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -160,15 +183,15 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
       return finish();
     }
     if (closing_) {  // after our close frame: discard until the peer's close arrives
-      buffer_.clear();
+      release_buffer();
       return do_read();
     }
     if (!ws_.got_text()) {
-      buffer_.clear();
+      release_buffer();
       return begin_close(1003, "binary frames are not supported");
     }
     std::string text = beast::buffers_to_string(buffer_.data());
-    buffer_.clear();
+    release_buffer();
     conv_.on_text(text);
     if (closing_ || closed_) {
       if (!closed_) do_read();  // keep reading to complete the closing handshake
