@@ -310,8 +310,18 @@ void SqliteStore::probe_writable() noexcept {
 }
 
 // ---------------------------------------------------------------------------
-// The writer's transaction: BEGIN IMMEDIATE, one SAVEPOINT per request,
-// COMMIT, and only then the callbacks, in queue order.
+// The writer's transaction: BEGIN IMMEDIATE, the requests, COMMIT, and only
+// then the callbacks, in queue order.
+//
+// A refused request (not_found, conflict, …) must leave nothing behind. Every
+// write function checks before its first write, so normally nothing needs
+// undoing and the requests run without a savepoint each: SAVEPOINT/RELEASE
+// were two statements per request, and each savepoint copied every page the
+// request touched into a statement journal. Whether a refused request really
+// wrote nothing is checked (sqlite3_total_changes64); when one did, or a
+// request threw, the transaction is rolled back and the whole batch runs
+// again the careful way, each request in its SAVEPOINT, as before. No
+// callback has run at that point, so running a request twice is invisible.
 
 void SqliteStore::fail_batch(std::vector<JobPtr>& batch, const std::string& reason) {
   rollback_quietly(*writer_db_);
@@ -321,15 +331,27 @@ void SqliteStore::fail_batch(std::vector<JobPtr>& batch, const std::string& reas
   for (auto& job : batch) job->fail(error);
 }
 
-void SqliteStore::run_batch(std::vector<JobPtr>& batch) {
-  Db& db = *writer_db_;
-  try {
-    db.query("BEGIN IMMEDIATE").run();
-  } catch (...) {
-    fail_batch(batch, "cannot begin a transaction: " + current_reason());
-    return;
+SqliteStore::PlainRun SqliteStore::run_requests_plain(std::vector<JobPtr>& batch) {
+  sqlite3* handle = writer_db_->handle();
+  for (auto& job : batch) {
+    const sqlite3_int64 changes_before = sqlite3_total_changes64(handle);
+    try {
+      if (!job->execute(*writer_db_) && sqlite3_total_changes64(handle) != changes_before) return PlainRun::retry;
+    } catch (...) {
+      // As in the careful path: when SQLite rolled the whole transaction
+      // back (I/O, full disk), every request of the batch is lost.
+      if (!writer_db_->in_transaction()) {
+        fail_batch(batch, current_reason());
+        return PlainRun::failed;
+      }
+      return PlainRun::retry;
+    }
   }
+  return PlainRun::done;
+}
 
+bool SqliteStore::run_requests_in_savepoints(std::vector<JobPtr>& batch) {
+  Db& db = *writer_db_;
   for (auto& job : batch) {
     try {
       db.query("SAVEPOINT request").run();
@@ -347,17 +369,41 @@ void SqliteStore::run_batch(std::vector<JobPtr>& batch) {
       // disk): then every request of the batch is lost, and says so.
       if (!db.in_transaction()) {
         fail_batch(batch, reason);
-        return;
+        return false;
       }
       try {
         db.query("ROLLBACK TO request").run();
         db.query("RELEASE request").run();
       } catch (...) {
         fail_batch(batch, reason);
-        return;
+        return false;
       }
       job->set_error(std::move(error));
     }
+  }
+  return true;
+}
+
+void SqliteStore::run_batch(std::vector<JobPtr>& batch) {
+  Db& db = *writer_db_;
+  try {
+    db.query("BEGIN IMMEDIATE").run();
+  } catch (...) {
+    fail_batch(batch, "cannot begin a transaction: " + current_reason());
+    return;
+  }
+
+  const PlainRun plain = run_requests_plain(batch);
+  if (plain == PlainRun::failed) return;
+  if (plain == PlainRun::retry) {
+    rollback_quietly(db);
+    try {
+      db.query("BEGIN IMMEDIATE").run();
+    } catch (...) {
+      fail_batch(batch, "cannot begin a transaction: " + current_reason());
+      return;
+    }
+    if (!run_requests_in_savepoints(batch)) return;
   }
 
   try {

@@ -76,6 +76,13 @@ class SqliteStore final : public Store {
   void writer_loop();
   void reader_loop(Db& db);
   void run_batch(std::vector<JobPtr>& batch);
+  // The batch's requests without savepoints: `retry` when one failed in a
+  // way only a savepoint could undo (the transaction is to be rolled back
+  // and run again), `failed` after fail_batch.
+  enum class PlainRun { done, retry, failed };
+  PlainRun run_requests_plain(std::vector<JobPtr>& batch);
+  // The batch's requests, each in its own savepoint; false after fail_batch.
+  bool run_requests_in_savepoints(std::vector<JobPtr>& batch);
   void fail_batch(std::vector<JobPtr>& batch, const std::string& reason);
   void probe_writable() noexcept;
   bool on_store_thread() const;
