@@ -185,6 +185,9 @@ TEST_CASE_METHOD(OpsFixture, "metrics: counters, gauges and histograms move with
   auto id = sent.message->int_field("order_id");
   REQUIRE(k.wait_type("order"));
   REQUIRE(k.call(R"({"type":"deliver","order_id":)" + std::to_string(id) + "}").ok());
+  // The sender's `status` push may come through the store's feed (PostgreSQL)
+  // after the deliver's reply: wait for it, so that it is counted below.
+  REQUIRE(c.wait_type("status"));
   CHECK(c.call(send_json("metrics-1", {"kitchen-1"})).ok());  // a duplicate: not a new order
   CHECK(k.call(R"({"type":"deliver","order_id":999999})").message->error_code() == "not_found");
   REQUIRE(c.sync());
