@@ -30,6 +30,9 @@ bool is_protocol_error(ErrorCode code) {
 // The most frames a replay puts in the write queue at once; the rest follow
 // as writes complete, so a long backlog never trips the slow-consumer limit.
 constexpr std::size_t kReplayWindow = 256;
+// Orders read from the store per replay page: a receiver's backlog is held
+// in memory at most this many at a time, however long it is.
+constexpr int kReplayPage = 256;
 
 }  // namespace
 
@@ -276,17 +279,29 @@ void Conversation::on_authenticated(const RequestId& id, protocol::SessionEntry 
 }
 
 void Conversation::start_replay() {
-  svc_.store.pending(session_.session, on_strand<std::vector<protocol::OrderRecord>>(later_only(
-                                           [this](const protocol::Result<std::vector<protocol::OrderRecord>>& r) {
-                                             if (!r.ok()) {
-                                               // Without the replay the session would miss orders: make it reconnect.
-                                               if (auto p = self_.lock()) p->close(1011, "store unavailable");
-                                               return;
-                                             }
-                                             replay_ = r.value();
-                                             replay_next_ = 0;
-                                             pump_replay();
-                                           })));
+  replayed_max_id_ = 0;
+  read_replay_page();
+}
+
+// The next page: orders still `sent` to this session above the last one
+// replayed. An order sent meanwhile is in a later page or arrives as a live
+// push (buffered until the replay ends, then dropped if a page carried it).
+void Conversation::read_replay_page() {
+  replay_reading_ = true;
+  svc_.store.pending(session_.session, replayed_max_id_, kReplayPage,
+                     on_strand<std::vector<protocol::OrderRecord>>(later_only(
+                         [this](const protocol::Result<std::vector<protocol::OrderRecord>>& r) {
+                           replay_reading_ = false;
+                           if (!r.ok()) {
+                             // Without the replay the session would miss orders: make it reconnect.
+                             if (auto p = self_.lock()) p->close(1011, "store unavailable");
+                             return;
+                           }
+                           replay_ = r.value();
+                           replay_next_ = 0;
+                           replay_last_page_ = replay_.size() < static_cast<std::size_t>(kReplayPage);
+                           pump_replay();
+                         })));
 }
 
 void Conversation::pump_replay() {
@@ -311,6 +326,7 @@ void Conversation::pump_replay() {
   }
   if (replay_next_ < replay_.size()) return;
   replay_.clear();
+  if (!replay_last_page_) return read_replay_page();
   replay_.shrink_to_fit();
   state_ = State::ready;
   // Live pushes that arrived meanwhile: an order the replay already carried
@@ -337,7 +353,7 @@ void Conversation::on_push(Push push) {
 }
 
 void Conversation::on_writable() {
-  if (state_ == State::replaying && !replay_.empty()) pump_replay();
+  if (state_ == State::replaying && !replay_reading_ && !replay_.empty()) pump_replay();
 }
 
 void Conversation::on_closed() {

@@ -73,6 +73,7 @@ class Conversation {
   void handle_hello(const protocol::RequestId& id, const protocol::Hello& hello);
   void on_authenticated(const protocol::RequestId& id, protocol::SessionEntry session);
   void start_replay();
+  void read_replay_page();
   void pump_replay();
   void dispatch(const protocol::RequestId& id, protocol::Request& request);
 
@@ -88,10 +89,13 @@ class Conversation {
   // When the frame being handled was read (carried to the push of a send).
   std::chrono::steady_clock::time_point read_at_{};
 
-  // Replay after welcome: pending orders written as queue space allows;
+  // Replay after welcome: pending orders read a page at a time (so a long
+  // backlog never sits in memory whole) and written as queue space allows;
   // live pushes buffered meanwhile, then flushed without duplicates.
-  std::vector<protocol::OrderRecord> replay_;
+  std::vector<protocol::OrderRecord> replay_;  // the current page
   std::size_t replay_next_ = 0;
+  bool replay_last_page_ = false;  // the current page is the backlog's last
+  bool replay_reading_ = false;    // the next page is being read
   Frame replay_frame_;  // replay_[replay_next_] serialized, waiting for queue space
   std::int64_t replayed_max_id_ = 0;
   // A vector, not a deque: empty (nothing allocated) except during a replay

@@ -59,8 +59,8 @@ class FaultStore final : public Store {
   void list_sessions(std::optional<std::string> shop, Callback<std::vector<SessionEntry>> cb) override {
     inner_->list_sessions(std::move(shop), std::move(cb));
   }
-  void pending(std::string receiver, Callback<std::vector<OrderRecord>> cb) override {
-    inner_->pending(std::move(receiver), std::move(cb));
+  void pending(std::string receiver, std::int64_t after_id, int limit, Callback<std::vector<OrderRecord>> cb) override {
+    inner_->pending(std::move(receiver), after_id, limit, std::move(cb));
   }
   void list(ListQuery query, Callback<std::vector<OrderRecord>> cb) override {
     inner_->list(std::move(query), std::move(cb));

@@ -165,9 +165,11 @@ class Store {
   virtual void directory(std::string shop, Callback<std::vector<SessionEntry>> cb) = 0;
   // Every session (of one shop when given), ordered by id.
   virtual void list_sessions(std::optional<std::string> shop, Callback<std::vector<SessionEntry>> cb) = 0;
-  // Orders with a delivery to `receiver` still `sent`, oldest first; each
-  // record's receivers holds only that delivery. The replay after welcome.
-  virtual void pending(std::string receiver, Callback<std::vector<OrderRecord>> cb) = 0;
+  // Orders with a delivery to `receiver` still `sent` and an order_id above
+  // `after_id`, oldest first, at most `limit`; each record's receivers holds
+  // only that delivery. The replay after welcome, one page at a time.
+  virtual void pending(std::string receiver, std::int64_t after_id, int limit,
+                       Callback<std::vector<OrderRecord>> cb) = 0;
   // The `list` request: inbox (receivers = the caller's delivery only) or
   // outbox (receivers complete), newest first.
   virtual void list(ListQuery query, Callback<std::vector<OrderRecord>> cb) = 0;

@@ -336,9 +336,11 @@ void PgStore::list_sessions(std::optional<std::string> shop, Callback<std::vecto
       std::move(cb));
 }
 
-void PgStore::pending(std::string receiver, Callback<std::vector<OrderRecord>> cb) {
+void PgStore::pending(std::string receiver, std::int64_t after_id, int limit, Callback<std::vector<OrderRecord>> cb) {
   enqueue_read<std::vector<OrderRecord>>(
-      [receiver = std::move(receiver)](pqxx::transaction_base& tx) { return reads::pending(tx, receiver); },
+      [receiver = std::move(receiver), after_id, limit](pqxx::transaction_base& tx) {
+        return reads::pending(tx, receiver, after_id, limit);
+      },
       std::move(cb));
 }
 

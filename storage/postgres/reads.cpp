@@ -55,8 +55,9 @@ Result<std::vector<SessionEntry>> list_sessions(pqxx::transaction_base& tx, cons
   return sessions;
 }
 
-Result<std::vector<OrderRecord>> pending(pqxx::transaction_base& tx, const std::string& receiver) {
-  return orders_with_delivery(tx.exec_prepared(stmt::kPending, receiver));
+Result<std::vector<OrderRecord>> pending(pqxx::transaction_base& tx, const std::string& receiver, std::int64_t after_id,
+                                         int limit) {
+  return orders_with_delivery(tx.exec_prepared(stmt::kPending, receiver, after_id, at_least_one(limit)));
 }
 
 Result<std::vector<OrderRecord>> list(pqxx::transaction_base& tx, const ListQuery& query) {

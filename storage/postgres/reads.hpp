@@ -17,7 +17,8 @@ namespace possync::storage::postgres::reads {
 
 Result<SessionEntry> authenticate(pqxx::transaction_base& tx, const std::string& session, const std::string& token);
 Result<std::vector<SessionEntry>> list_sessions(pqxx::transaction_base& tx, const std::optional<std::string>& shop);
-Result<std::vector<OrderRecord>> pending(pqxx::transaction_base& tx, const std::string& receiver);
+Result<std::vector<OrderRecord>> pending(pqxx::transaction_base& tx, const std::string& receiver, std::int64_t after_id,
+                                         int limit);
 Result<std::vector<OrderRecord>> list(pqxx::transaction_base& tx, const ListQuery& query);
 Result<OrderPage> list_orders(pqxx::transaction_base& tx, const OrderFilter& filter);
 Result<OrderDetail> get_order(pqxx::transaction_base& tx, std::int64_t order_id);

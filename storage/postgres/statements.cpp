@@ -32,7 +32,7 @@ constexpr Statement kStatements[] = {
     {stmt::kPending,
      "SELECT " POSSYNC_PG_ORDER_COLUMNS ", d.receiver, d.status, d.updated_at"
      " FROM deliveries d JOIN sync_orders o ON o.order_id = d.order_id"
-     " WHERE d.receiver = $1 AND d.status = 'sent' ORDER BY d.order_id"},
+     " WHERE d.receiver = $1 AND d.status = 'sent' AND d.order_id > $2 ORDER BY d.order_id LIMIT $3"},
     {stmt::kInbox,
      "SELECT " POSSYNC_PG_ORDER_COLUMNS ", d.receiver, d.status, d.updated_at"
      " FROM deliveries d JOIN sync_orders o ON o.order_id = d.order_id"

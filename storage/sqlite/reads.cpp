@@ -98,13 +98,13 @@ Result<std::vector<SessionEntry>> list_sessions(Db& db, const std::optional<std:
   return sessions;
 }
 
-Result<std::vector<OrderRecord>> pending(Db& db, const std::string& receiver) {
+Result<std::vector<OrderRecord>> pending(Db& db, const std::string& receiver, std::int64_t after_id, int limit) {
   ReadTransaction txn(db);
   Query q = db.query(
       "SELECT " POSSYNC_ORDER_COLUMNS ", d.receiver, d.status, d.updated_at"
       " FROM deliveries d JOIN sync_orders o ON o.order_id = d.order_id"
-      " WHERE d.receiver = ?1 AND d.status = 'sent' ORDER BY d.order_id");
-  q.bind(1, receiver);
+      " WHERE d.receiver = ?1 AND d.status = 'sent' AND d.order_id > ?2 ORDER BY d.order_id LIMIT ?3");
+  q.bind(1, receiver).bind(2, after_id).bind(3, at_least_one(limit));
   return read_orders_with_delivery(q);
 }
 

@@ -16,7 +16,7 @@ namespace possync::storage::sqlite::reads {
 
 Result<SessionEntry> authenticate(Db& db, const std::string& session, const std::string& token);
 Result<std::vector<SessionEntry>> list_sessions(Db& db, const std::optional<std::string>& shop);
-Result<std::vector<OrderRecord>> pending(Db& db, const std::string& receiver);
+Result<std::vector<OrderRecord>> pending(Db& db, const std::string& receiver, std::int64_t after_id, int limit);
 Result<std::vector<OrderRecord>> list(Db& db, const ListQuery& query);
 Result<OrderPage> list_orders(Db& db, const OrderFilter& filter);
 Result<OrderDetail> get_order(Db& db, std::int64_t order_id);

@@ -439,9 +439,11 @@ void SqliteStore::list_sessions(std::optional<std::string> shop, Callback<std::v
       [shop = std::move(shop)](Db& db) { return reads::list_sessions(db, shop); }, std::move(cb));
 }
 
-void SqliteStore::pending(std::string receiver, Callback<std::vector<OrderRecord>> cb) {
+void SqliteStore::pending(std::string receiver, std::int64_t after_id, int limit,
+                          Callback<std::vector<OrderRecord>> cb) {
   enqueue_read<std::vector<OrderRecord>>(
-      [receiver = std::move(receiver)](Db& db) { return reads::pending(db, receiver); }, std::move(cb));
+      [receiver = std::move(receiver), after_id, limit](Db& db) { return reads::pending(db, receiver, after_id, limit); },
+      std::move(cb));
 }
 
 void SqliteStore::list(ListQuery query, Callback<std::vector<OrderRecord>> cb) {

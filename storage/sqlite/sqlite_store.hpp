@@ -45,7 +45,7 @@ class SqliteStore final : public Store {
   void authenticate(std::string session, std::string token, Callback<SessionEntry> cb) override;
   void directory(std::string shop, Callback<std::vector<SessionEntry>> cb) override;
   void list_sessions(std::optional<std::string> shop, Callback<std::vector<SessionEntry>> cb) override;
-  void pending(std::string receiver, Callback<std::vector<OrderRecord>> cb) override;
+  void pending(std::string receiver, std::int64_t after_id, int limit, Callback<std::vector<OrderRecord>> cb) override;
   void list(ListQuery query, Callback<std::vector<OrderRecord>> cb) override;
   void list_orders(OrderFilter filter, Callback<OrderPage> cb) override;
   void get_order(std::int64_t order_id, Callback<OrderDetail> cb) override;

@@ -190,8 +190,9 @@ class Harness {
   Result<OrderDetail> get(std::int64_t id) {
     return await<OrderDetail>([&](auto cb) { store_->get_order(id, cb); });
   }
-  Result<std::vector<OrderRecord>> pending(const std::string& receiver) {
-    return await<std::vector<OrderRecord>>([&](auto cb) { store_->pending(receiver, cb); });
+  Result<std::vector<OrderRecord>> pending(const std::string& receiver, std::int64_t after_id = 0,
+                                           int limit = 1000000) {
+    return await<std::vector<OrderRecord>>([&](auto cb) { store_->pending(receiver, after_id, limit, cb); });
   }
   Result<std::vector<OrderRecord>> list(ListQuery query) {
     return await<std::vector<OrderRecord>>([&](auto cb) { store_->list(std::move(query), cb); });

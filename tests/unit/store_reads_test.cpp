@@ -53,6 +53,34 @@ TEST_CASE("store: pending lists the receiver's sent deliveries, oldest first, wi
   CHECK(b > a);
 }
 
+TEST_CASE("store: pending reads a page at a time, above the last order replayed", "[store]") {
+  Harness h;
+  populate(h);
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 7; ++i) ids.push_back(h.sent("counter-1", "p" + std::to_string(i), {"kitchen-1"}));
+  REQUIRE(h.ack("kitchen-1", ids[3]).ok());  // no longer `sent`: skipped, not counted in a page
+  const std::vector<std::int64_t> expected{ids[0], ids[1], ids[2], ids[4], ids[5], ids[6]};
+
+  std::vector<std::int64_t> replayed;
+  std::int64_t after = 0;
+  int pages = 0;
+  for (;;) {
+    auto page = h.pending("kitchen-1", after, 4);
+    REQUIRE(page.ok());
+    REQUIRE(page.value().size() <= 4);
+    ++pages;
+    for (const auto& order : page.value()) replayed.push_back(order.order_id);
+    if (page.value().size() < 4) break;
+    after = page.value().back().order_id;
+    REQUIRE(pages < 10);
+  }
+  CHECK(replayed == expected);
+  CHECK(pages == 2);
+  auto past_the_end = h.pending("kitchen-1", ids[6], 4);
+  REQUIRE(past_the_end.ok());
+  CHECK(past_the_end.value().empty());
+}
+
 TEST_CASE("store: list shows the inbox and the outbox, newest first, with status filters and paging",
           "[store]") {
   Harness h;
