@@ -88,6 +88,9 @@ TEST_CASE("durability: after kill -9 and a restart on the same file, every ackno
   auto db = (dir.path / "crash.db").string();
   std::set<std::string> acked;
   std::mutex mu;
+  // Outside the block: the client's thread still answers the requests left
+  // in flight (with an error) while `counter` is destroyed at the block's end.
+  std::atomic<int> replies{0};
   {
     BrokerProcess broker("sqlite:" + db);
     auto counter_token = broker.add_session("counter-1", true, false);
@@ -95,7 +98,6 @@ TEST_CASE("durability: after kill -9 and a restart on the same file, every ackno
     std::ofstream(dir.path / "token") << counter_token;
     TestClient counter(broker.port, "counter-1", counter_token);
     REQUIRE(counter.connect_and_hello().ok());
-    std::atomic<int> replies{0};
     // Keep sends flowing; kill the broker while many are in flight.
     for (int i = 0; i < 400; ++i) {
       std::string ref = "K-" + std::to_string(i);
