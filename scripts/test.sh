@@ -8,7 +8,10 @@
 #   POSSYNC_SANITIZERS=0       skip the ASan+UBSan and TSan passes (local iterations)
 #   POSSYNC_FUZZ_SECONDS=N     fuzz each target N seconds (default 60; 0 skips)
 #
-# Each sanitizer build compiles only what its tests run (POSSYNC_TARGETS).
+# Each sanitizer build compiles only what its tests run (POSSYNC_TARGETS), at
+# -O0 -g1: with ASan or TSan, -O2 -g costs about 4x the compile time (530 s of
+# CPU for broker/ws_session.cpp against 126 s), far more than the slower
+# tests give back on two cores.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -54,12 +57,13 @@ step "promtool check metrics"
 scripts/check-metrics.sh build
 
 sanitizers=${POSSYNC_SANITIZERS:-1}
+sanitizer_build=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1")
 if [[ "$sanitizers" == 1 ]]; then
   step "ASan + UBSan build"
   # The tests and the binaries they start, on SQLite (the PostgreSQL runs
   # add no broker code paths and would double the time).
   POSSYNC_TARGETS="unit_tests integration_tests possync-broker possync" \
-    scripts/build.sh build-asan -DPOSSYNC_SANITIZE=ON
+    scripts/build.sh build-asan -DPOSSYNC_SANITIZE=ON "${sanitizer_build[@]}"
   step "ASan + UBSan: unit and integration tests (SQLite)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -LE pg
@@ -81,7 +85,7 @@ if [[ "$sanitizers" == 1 ]]; then
   # says which and why): the build-tsan tree registers only those.
   # tsan.supp holds third-party reports only, each with its reason.
   step "TSan build"
-  POSSYNC_TARGETS="unit_tests integration_tests" scripts/build.sh build-tsan -DPOSSYNC_TSAN=ON
+  POSSYNC_TARGETS="unit_tests integration_tests" scripts/build.sh build-tsan -DPOSSYNC_TSAN=ON "${sanitizer_build[@]}"
   step "TSan: the [concurrency] tests (SQLite)"
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/support/tsan.supp" \
     ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 600 -LE pg
