@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [SECONDS]      default 60 seconds per target
 #   FUZZ_TARGETS="request http"    only these (default: request json http)
-#   FUZZ_PARALLEL=N                targets run at once (default: the number of cores)
+#   FUZZ_PARALLEL=N                targets run at once (default: all of them)
 #
 # Each target starts from its seed corpus, tests/fuzz/corpus/<target>/ (read
 # only), and keeps what it discovers in build-fuzz/corpus/<target>/ for the
@@ -22,7 +22,9 @@ targets=(${FUZZ_TARGETS:-request json http})
 build=build-fuzz
 
 export CCACHE_BASEDIR="$root"
-CC=clang CXX=clang++ cmake -S "$root" -B "$root/$build" -G Ninja -DPOSSYNC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# -O1 -g1: half the compile time of -O2 -g for a little fewer executions.
+CC=clang CXX=clang++ cmake -S "$root" -B "$root/$build" -G Ninja -DPOSSYNC_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" >/dev/null
 ninja -C "$build" -j "$(nproc)" $(printf 'fuzz_%s ' "${targets[@]}")
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
@@ -47,9 +49,10 @@ run_target() {
     >"$build/logs/$t.result"
 }
 
-# As many targets at once as there are cores: each is one process on one core.
+# Every target at once by default, so that the run lasts SECONDS whatever the
+# number of cores (with 3 targets on 2 cores each gets 2/3 of a core).
 mkdir -p "$build/logs"
-parallel=${FUZZ_PARALLEL:-$(nproc)}
+parallel=${FUZZ_PARALLEL:-${#targets[@]}}
 running=0
 for t in "${targets[@]}"; do
   if ((running >= parallel)); then
