@@ -252,6 +252,14 @@ struct StoreOptions {
   std::size_t max_read_queue = 10000;
   std::size_t max_batch = 512;   // requests per transaction (PostgreSQL: at most 64)
   int reader_threads = 2;
+  // SQLite only. The WAL is copied into the database file by a checkpointer
+  // thread of its own once this many pages were committed since its last
+  // checkpoint (SQLite's own default would do it inside the committing
+  // write, in the writer's batch latency), and by the writer itself only
+  // when the WAL has grown to wal_max_pages (a checkpointer that cannot keep
+  // up): the WAL file stays bounded.
+  int wal_checkpoint_pages = 1000;
+  int wal_max_pages = 16384;
 };
 
 // Opens the store named by a URL ("sqlite:PATH"), running migrations. On

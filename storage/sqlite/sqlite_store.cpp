@@ -133,6 +133,12 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, const St
     writer->exec("PRAGMA foreign_keys=ON");
     migrate(*writer, embedded_migrations());
 
+    // Checkpoints leave the writer's commits (after_commit): the checkpointer
+    // thread copies the WAL into the database on a connection of its own,
+    // PASSIVE (never waiting on the writer or the readers).
+    auto checkpointer = std::make_unique<Db>(path, SQLITE_OPEN_READWRITE);
+    checkpointer->exec("PRAGMA synchronous=FULL");
+
     std::vector<std::unique_ptr<Db>> readers;
     const int reader_count = std::max(1, options.reader_threads);
     for (int i = 0; i < reader_count; ++i) {
@@ -140,7 +146,8 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, const St
       sqlite3_busy_timeout(reader->handle(), kBusyTimeoutMs);
       readers.push_back(std::move(reader));
     }
-    return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(writer), std::move(readers), options));
+    return std::unique_ptr<SqliteStore>(
+        new SqliteStore(std::move(writer), std::move(readers), std::move(checkpointer), options));
   } catch (const std::exception& e) {
     error = "cannot open store sqlite:" + path + ": " + e.what();
     return nullptr;
@@ -148,14 +155,21 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, const St
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers,
-                         const StoreOptions& options)
-    : options_(options), writer_db_(std::move(writer)), reader_dbs_(std::move(readers)) {
+                         std::unique_ptr<Db> checkpointer, const StoreOptions& options)
+    : options_(options),
+      writer_db_(std::move(writer)),
+      reader_dbs_(std::move(readers)),
+      checkpoint_db_(std::move(checkpointer)) {
+  // Replaces SQLite's automatic checkpoint in the committing connection.
+  sqlite3_wal_hook(writer_db_->handle(), &SqliteStore::after_commit, this);
   writer_ = std::thread([this] { writer_loop(); });
   thread_ids_.push_back(writer_.get_id());
   for (auto& db : reader_dbs_) {
     readers_.emplace_back([this, reader = db.get()] { reader_loop(*reader); });
     thread_ids_.push_back(readers_.back().get_id());
   }
+  checkpointer_ = std::thread([this] { checkpointer_loop(); });
+  thread_ids_.push_back(checkpointer_.get_id());
 }
 
 SqliteStore::~SqliteStore() { SqliteStore::close(); }
@@ -175,6 +189,11 @@ void SqliteStore::close() {
     reads_closed_ = true;
   }
   read_cv_.notify_all();
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    checkpoints_closed_ = true;
+  }
+  checkpoint_cv_.notify_all();
   if (on_store_thread()) return;  // cannot join ourselves; the owner's close() finishes
 
   std::lock_guard lock(join_mutex_);
@@ -184,6 +203,8 @@ void SqliteStore::close() {
   for (auto& reader : readers_) {
     if (reader.joinable()) reader.join();
   }
+  if (checkpointer_.joinable()) checkpointer_.join();
+  checkpoint_db_.reset();
   // Closing the last connection checkpoints the WAL into the main file.
   reader_dbs_.clear();
   writer_db_.reset();
@@ -295,6 +316,59 @@ void SqliteStore::writer_loop() {
     }
     run_batch(batch);
     batch.clear();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoints
+//
+// SQLite's default checkpoints inside the COMMIT that takes the WAL past
+// 1000 pages: the committing batch then also writes those pages into the
+// database file and syncs it, in every waiting request's latency
+// (bench/results/2026-11-27-checkpointer.md). Here the checkpointer thread
+// does that work beside the writer. A PASSIVE checkpoint does not wait for
+// the writer, so under continuous writes it may never catch up with the end
+// of the WAL, and SQLite restarts the WAL from its start only once all of it
+// was copied: past wal_max_pages the writer checkpoints after its commit, as
+// SQLite would have (only the pages the checkpointer has not copied yet).
+
+int SqliteStore::after_commit(void* self, sqlite3* db, const char* schema, int wal_pages) {
+  auto& store = *static_cast<SqliteStore*>(self);
+  int copied = store.checkpointed_pages_.load(std::memory_order_relaxed);
+  if (wal_pages < copied) copied = 0;  // the WAL restarted since
+  if (wal_pages >= store.options_.wal_max_pages) {
+    int log = 0;
+    int done = 0;
+    // A failure (a full disk, the checkpointer busy) leaves the WAL as it
+    // is: the commit stands, the next one tries again.
+    if (sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK) {
+      store.checkpointed_pages_.store(done, std::memory_order_relaxed);
+    }
+  } else if (wal_pages - copied >= store.options_.wal_checkpoint_pages &&
+             !store.checkpoint_wanted_.exchange(true)) {
+    { std::lock_guard lock(store.checkpoint_mutex_); }  // the checkpointer is waiting, or sees the flag
+    store.checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::checkpointer_loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(checkpoint_mutex_);
+      checkpoint_cv_.wait(lock, [this] { return checkpoint_wanted_.load() || checkpoints_closed_; });
+      if (checkpoints_closed_) return;  // the last connection's close checkpoints
+    }
+    int log = 0;
+    int done = 0;
+    if (sqlite3_wal_checkpoint_v2(checkpoint_db_->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done) ==
+        SQLITE_OK) {
+      checkpointed_pages_.store(done, std::memory_order_relaxed);
+    }
+    ++checkpoints_;
+    // Cleared after the work: commits meanwhile do not queue another round
+    // at once; the first one after this that finds enough new pages does.
+    checkpoint_wanted_ = false;
   }
 }
 

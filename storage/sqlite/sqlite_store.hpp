@@ -24,6 +24,8 @@
 
 #include "storage/store.hpp"
 
+struct sqlite3;
+
 namespace possync::storage::sqlite {
 
 class Db;
@@ -62,11 +64,14 @@ class SqliteStore final : public Store {
 
   StoreStats stats() const override;
   void close() override;
+  // Checkpoints the checkpointer thread has run (for tests and benchmarks).
+  std::uint64_t background_checkpoints() const { return checkpoints_.load(); }
 
  private:
   using JobPtr = std::unique_ptr<detail::Job>;
 
-  SqliteStore(std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers, const StoreOptions& options);
+  SqliteStore(std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers, std::unique_ptr<Db> checkpointer,
+              const StoreOptions& options);
 
   template <class T, class Body>
   void enqueue_write(Body body, Callback<T> cb);
@@ -86,10 +91,16 @@ class SqliteStore final : public Store {
   void fail_batch(std::vector<JobPtr>& batch, const std::string& reason);
   void probe_writable() noexcept;
   bool on_store_thread() const;
+  // Called by SQLite on the writer thread after each commit with the WAL's
+  // size in pages: wakes the checkpointer, or checkpoints itself past
+  // wal_max_pages.
+  static int after_commit(void* self, sqlite3* db, const char* schema, int wal_pages);
+  void checkpointer_loop();
 
   const StoreOptions options_;
   std::unique_ptr<Db> writer_db_;
   std::vector<std::unique_ptr<Db>> reader_dbs_;
+  std::unique_ptr<Db> checkpoint_db_;
 
   mutable std::mutex write_mutex_;
   std::condition_variable write_cv_;
@@ -101,6 +112,13 @@ class SqliteStore final : public Store {
   std::deque<JobPtr> read_queue_;
   bool reads_closed_ = false;
 
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_cv_;
+  std::atomic<bool> checkpoint_wanted_{false};
+  bool checkpoints_closed_ = false;          // under checkpoint_mutex_
+  std::atomic<int> checkpointed_pages_{0};  // WAL pages in the database file after the last checkpoint
+  std::atomic<std::uint64_t> checkpoints_{0};
+
   std::atomic<std::uint64_t> batches_committed_{0};
   std::atomic<std::uint64_t> writes_committed_{0};
   std::atomic<std::uint64_t> batches_failed_{0};
@@ -109,6 +127,7 @@ class SqliteStore final : public Store {
   std::mutex join_mutex_;  // serializes concurrent close() calls
   std::thread writer_;
   std::vector<std::thread> readers_;
+  std::thread checkpointer_;
   std::vector<std::thread::id> thread_ids_;  // set once in the constructor
 };
 

@@ -24,6 +24,7 @@
 #include "storage/fault_store.hpp"
 #include "storage/postgres/pg_store.hpp"
 #include "storage/sqlite/db.hpp"
+#include "storage/sqlite/sqlite_store.hpp"
 #include "storage/tokens.hpp"
 
 using namespace possync;
@@ -292,6 +293,73 @@ TEST_CASE("store: when the database stays locked, the whole batch is unavailable
   REQUIRE(retried.ok());
   CHECK_FALSE(retried.value().duplicate);
   CHECK(h.store().stats().writable);
+}
+
+// ---------------------------------------------------------------------------
+// SQLite checkpoints: beside the writer, and a WAL that stays bounded
+
+namespace {
+std::uintmax_t file_size_or_zero(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  return ec ? 0 : size;
+}
+}  // namespace
+
+TEST_CASE("store: SQLite's checkpointer thread copies the WAL into the database file", "[store][concurrency]") {
+  StoreOptions options;
+  options.wal_checkpoint_pages = 8;
+  options.wal_max_pages = 1000000;  // the writer never checkpoints itself
+  Harness h(options);
+  if (h.postgres()) return;  // SQLite's files
+  populate(h);
+  auto* store = dynamic_cast<sqlite::SqliteStore*>(&h.store());
+  REQUIRE(store != nullptr);
+  const fs::path db = h.location()->sqlite_file();
+  const auto before = file_size_or_zero(db);
+  // Far below SQLite's own automatic checkpoint (1000 pages): only the
+  // checkpointer makes the database file grow while the store is open.
+  std::int64_t last = 0;
+  for (int i = 0; i < 40; ++i) last = h.sent("counter-1", "ckpt-" + std::to_string(i), {"kitchen-1"});
+  CHECK(eventually([&] { return store->background_checkpoints() > 0 && file_size_or_zero(db) > before; },
+                   std::chrono::seconds(30)));
+  INFO("database file " << before << " -> " << file_size_or_zero(db) << " bytes");
+  CHECK(file_size_or_zero(db) > before);
+  // Readers see every order, and so does the file after a reopen.
+  CHECK(h.pending("kitchen-1").value().size() == 40);
+  h.reopen();
+  auto pending = h.pending("kitchen-1");
+  REQUIRE(pending.ok());
+  REQUIRE(pending.value().size() == 40);
+  CHECK(pending.value().back().order_id == last);
+}
+
+TEST_CASE("store: past wal_max_pages the SQLite writer checkpoints and the WAL stays bounded", "[store]") {
+  StoreOptions options;
+  options.wal_checkpoint_pages = 1000000;  // the checkpointer thread never runs
+  options.wal_max_pages = 32;
+  Harness h(options);
+  if (h.postgres()) return;  // SQLite's files
+  populate(h);
+  const fs::path wal = h.location()->sqlite_file().string() + "-wal";
+  // 300 orders one per commit write ~2,000 WAL pages without a checkpoint.
+  // Each commit restarts the WAL once the previous one reached 32 pages,
+  // so the file never holds more than 32 pages plus one commit's.
+  constexpr std::uintmax_t kFrame = 4096 + 24;
+  std::uintmax_t largest = 0;
+  std::int64_t last = 0;
+  for (int i = 0; i < 300; ++i) {
+    last = h.sent("counter-1", "walmax-" + std::to_string(i), {"kitchen-1"});
+    largest = std::max(largest, file_size_or_zero(wal));
+  }
+  INFO("largest WAL " << largest << " bytes");
+  CHECK(largest > 0);
+  CHECK(largest <= (32 + 32) * kFrame + 32);
+  h.reopen();
+  auto pending = h.pending("kitchen-1");
+  REQUIRE(pending.ok());
+  REQUIRE(pending.value().size() == 300);
+  CHECK(pending.value().back().order_id == last);
 }
 
 // ---------------------------------------------------------------------------
