@@ -5,7 +5,7 @@
 # them. The counterpart of store-limit-sqlite (see its header for the modes).
 #
 #   bench/baselines/store_limit_pg.sh --url postgresql://… [--mode raw|broker]
-#       [--seconds S] [--batch B] [--lines L] [--ack] [--json FILE]
+#       [--seconds S] [--batch B] [--senders S] [--lines L] [--ack] [--json FILE]
 #
 #   raw     per order: INSERT the sync_orders row, one deliveries row and one
 #           creation history row (one receiver); with --ack the receiver's
@@ -13,14 +13,16 @@
 #   broker  the statements writes::send / writes::ack run, each request in
 #           its SAVEPOINT (lookups, row locks), and the batch's pg_notify.
 # With --ack a batch holds B/2 sends and the acks of those orders, each ack
-# right after its send.
+# right after its send. --senders S: the orders come from S senders in turn,
+# each to its own receiver, in shops of 5 pairs (a pairs run's sessions, so
+# the rows land where the broker's do); default one sender.
 #
 # A fresh schema is created (the migrations of storage/postgres applied with
 # psql) and dropped afterwards. Prints one line; --json writes the figures.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-url="" mode=raw seconds=5 lines=5 ack=0 json=""
+url="" mode=raw seconds=5 lines=5 ack=0 json="" senders=1
 # The broker's StoreOptions::max_batch (storage/store.hpp): read, not copied.
 batch=$(sed -n 's/.*max_batch = \([0-9]*\);.*/\1/p' "$root/storage/store.hpp")
 while (($#)); do
@@ -30,14 +32,15 @@ while (($#)); do
     --seconds) seconds=$2; shift ;;
     --batch) batch=$2; shift ;;
     --lines) lines=$2; shift ;;
+    --senders) senders=$2; shift ;;
     --ack) ack=1 ;;
     --json) json=$2; shift ;;
     *) echo "store_limit_pg: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
-[[ -n $url && ($mode == raw || $mode == broker) && $batch -ge $((1 + ack)) ]] || {
-  echo "usage: $0 --url URL [--mode raw|broker] [--seconds S] [--batch B] [--lines L] [--ack] [--json FILE]" >&2
+[[ -n $url && ($mode == raw || $mode == broker) && $batch -ge $((1 + ack)) && $senders =~ ^[1-9][0-9]*$ ]] || {
+  echo "usage: $0 --url URL [--mode raw|broker] [--seconds S] [--batch B] [--senders S] [--lines L] [--ack] [--json FILE]" >&2
   exit 2
 }
 
@@ -64,9 +67,12 @@ done
 psql -q -v ON_ERROR_STOP=1 "$url" >/dev/null <<'SQL'
 CREATE FUNCTION store_limit_now() RETURNS text LANGUAGE sql AS
   $$ SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
-INSERT INTO sessions (id, name, shop, sender, receiver, token_hash, created_at, updated_at) VALUES
-  ('limit-tx', 'limit-tx', 'bench', true, false, '-', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'),
-  ('limit-rx-0', 'limit-rx-0', 'bench', false, true, '-', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z');
+SQL
+psql -q -v ON_ERROR_STOP=1 -v senders="$senders" "$url" >/dev/null <<'SQL'
+INSERT INTO sessions (id, name, shop, sender, receiver, token_hash, created_at, updated_at)
+SELECT 'limit-' || role || '-' || j, 'limit-' || role || '-' || j, 'bench-' || (j / 5), role = 'tx', role = 'rx',
+       '-', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'
+FROM generate_series(0, :senders - 1) AS j, (VALUES ('tx'), ('rx')) AS roles (role);
 SQL
 
 # The order JSON of the benches (bench/common/sample_order.hpp), as an SQL literal.
@@ -91,31 +97,33 @@ script=$work/batch.sql
   echo "BEGIN;"
   echo "SELECT store_limit_now() AS at \\gset"
   for ((k = 0; k < sends; k++)); do
+    j=$((k % senders))
+    tx="limit-tx-$j" rx="limit-rx-$j" shop="bench-$((j / 5))"
     ref="'limit-' || :run || '-' || :k"
     echo "\\set k :k + 1"
     if [[ $mode == broker ]]; then
       echo "SAVEPOINT request;"
-      echo "SELECT order_id FROM sync_orders WHERE sender = 'limit-tx' AND ref = $ref;"
-      echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = 'limit-tx';"
-      echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = ANY(ARRAY['limit-rx-0']);"
+      echo "SELECT order_id FROM sync_orders WHERE sender = '$tx' AND ref = $ref;"
+      echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = '$tx';"
+      echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = ANY(ARRAY['$rx']);"
     fi
     echo "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at, updated_at)" \
-      "VALUES ('bench', 'limit-tx', 'limit-tx', $ref, 'copy', '$order', $lines, $at, $at)" \
+      "VALUES ('$shop', '$tx', '$tx', $ref, 'copy', '$order', $lines, $at, $at)" \
       "ON CONFLICT ON CONSTRAINT sync_orders_sender_ref DO NOTHING RETURNING order_id AS o \\gset"
-    echo "INSERT INTO deliveries (order_id, receiver, position, status, updated_at) VALUES (:o, 'limit-rx-0', 0, 'sent', $at);"
+    echo "INSERT INTO deliveries (order_id, receiver, position, status, updated_at) VALUES (:o, '$rx', 0, 'sent', $at);"
     echo "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)" \
-      "VALUES (:o, 'limit-rx-0', NULL, 'sent', 'limit-tx', NULL, $at, NULL) RETURNING id;"
+      "VALUES (:o, '$rx', NULL, 'sent', '$tx', NULL, $at, NULL) RETURNING id;"
     [[ $mode == broker ]] && echo "RELEASE SAVEPOINT request;"
     if ((ack)); then
       if [[ $mode == broker ]]; then
         echo "SAVEPOINT request;"
-        echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = 'limit-rx-0';"
+        echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = '$rx';"
         echo "SELECT receiver, status FROM deliveries WHERE order_id = :o ORDER BY position FOR UPDATE;"
         echo "SELECT order_id, shop, sender, mode FROM sync_orders WHERE order_id = :o;"
       fi
-      echo "UPDATE deliveries SET status = 'received', updated_at = $at WHERE order_id = :o AND receiver = 'limit-rx-0' AND status = 'sent';"
+      echo "UPDATE deliveries SET status = 'received', updated_at = $at WHERE order_id = :o AND receiver = '$rx' AND status = 'sent';"
       echo "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)" \
-        "VALUES (:o, 'limit-rx-0', 'sent', 'received', 'limit-rx-0', NULL, $at, NULL) RETURNING id;"
+        "VALUES (:o, '$rx', 'sent', 'received', '$rx', NULL, $at, NULL) RETURNING id;"
       echo "UPDATE sync_orders SET updated_at = $at WHERE order_id = :o;"
       [[ $mode == broker ]] && echo "RELEASE SAVEPOINT request;"
     fi
@@ -147,11 +155,11 @@ rows_per_order=3
 orders_per_s=$(awk -v t="$tps" -v s="$sends" 'BEGIN { printf "%.1f", t * s }')
 rows_per_s=$(awk -v o="$orders_per_s" -v r="$rows_per_order" 'BEGIN { printf "%.1f", o * r }')
 ack_text=$( ((ack)) && echo yes || echo no)
-echo "store-limit postgresql mode=$mode batch=$batch receivers=1 lines=$lines ack=$ack_text: $orders_per_s orders/s," \
+echo "store-limit postgresql mode=$mode batch=$batch senders=$senders receivers=1 lines=$lines ack=$ack_text: $orders_per_s orders/s," \
   "$rows_per_s rows/s, $tps transactions/s, transaction p50 $p50 ms p99 $p99 ms ($batches transactions, ${failed:-0} failed)"
 if [[ -n $json ]]; then
   ack_json=$( ((ack)) && echo true || echo false)
   cat >"$json" <<EOF
-{"store":"postgresql","mode":"$mode","batch":$batch,"receivers":1,"lines":$lines,"ack":$ack_json,"seconds":$seconds,"transactions":${batches:-0},"failed":${failed:-0},"orders_per_s":$orders_per_s,"rows_per_s":$rows_per_s,"transactions_per_s":${tps:-0},"transaction_ms_p50":$p50,"transaction_ms_p99":$p99}
+{"store":"postgresql","mode":"$mode","batch":$batch,"senders":$senders,"receivers":1,"lines":$lines,"ack":$ack_json,"seconds":$seconds,"transactions":${batches:-0},"failed":${failed:-0},"orders_per_s":$orders_per_s,"rows_per_s":$rows_per_s,"transactions_per_s":${tps:-0},"transaction_ms_p50":$p50,"transaction_ms_p99":$p99}
 EOF
 fi

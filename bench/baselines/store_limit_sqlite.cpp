@@ -12,14 +12,21 @@
 //                  one history row per receiver; with --ack also each
 //                  receiver's ack (delivery update, history row, order touch).
 //   --mode broker  the broker's own write functions (writes::send, and
-//                  writes::ack with --ack), each in its SAVEPOINT as the
-//                  writer thread runs them: lookups and checks included.
+//                  writes::ack with --ack), one after the other in the
+//                  transaction as the writer thread runs them (no savepoint
+//                  unless a request fails): lookups and checks included.
 //
 // With --ack a batch holds half sends, half acks of the previous batch's
 // orders, as the broker's queue does in a steady pairs run.
 //
+// --senders S spreads the orders over S senders in turn, each with its own R
+// receivers, in shops of 5 senders and their receivers: the sessions of a
+// `pairs` run of S senders (R = 1) or of a fanout (S = 1), so that the rows
+// land in the same places of the indexes as the broker's. The default (one
+// sender, one receiver) writes every index at one place.
+//
 //   store-limit-sqlite --db PATH [--mode raw|broker] [--seconds S] [--batch B]
-//                      [--receivers R] [--lines L] [--ack] [--json FILE]
+//                      [--senders S] [--receivers R] [--lines L] [--ack] [--json FILE]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -43,6 +50,7 @@ struct Args {
   std::string mode = "raw";
   double seconds = 5;
   std::size_t batch = storage::StoreOptions{}.max_batch;
+  int senders = 1;
   int receivers = 1;
   int lines = 5;
   bool ack = false;
@@ -62,13 +70,14 @@ bool parse(int argc, char** argv, Args& a) {
     else if (key == "--mode") a.mode = value;
     else if (key == "--seconds") a.seconds = std::stod(value);
     else if (key == "--batch") a.batch = std::stoul(value);
+    else if (key == "--senders") a.senders = std::stoi(value);
     else if (key == "--receivers") a.receivers = std::stoi(value);
     else if (key == "--lines") a.lines = std::stoi(value);
     else if (key == "--json") a.json = value;
     else return false;
   }
   return !a.db.empty() && (a.mode == "raw" || a.mode == "broker") && a.seconds > 0 && a.batch > 0 &&
-         a.receivers > 0 && a.lines > 0 && (!a.ack || a.batch >= 2);
+         a.senders > 0 && a.receivers > 0 && a.lines > 0 && (!a.ack || a.batch >= 2);
 }
 
 // Row writes per request, counted as the statements below make them.
@@ -78,18 +87,18 @@ struct Tally {
   std::int64_t rows = 0;  // rows inserted or updated
 };
 
-const std::string kShop = "bench";
-const std::string kSender = "limit-tx";
-std::string receiver_name(int i) { return "limit-rx-" + std::to_string(i); }
+std::string shop_name(int sender) { return "bench-" + std::to_string(sender / 5); }
+std::string sender_name(int sender) { return "limit-tx-" + std::to_string(sender); }
+std::string receiver_name(int sender, int i) { return "limit-rx-" + std::to_string(sender) + "-" + std::to_string(i); }
 
 // One order's rows, as writes::send leaves them, without its lookups.
-std::int64_t raw_send(Db& db, const std::string& ref, const std::vector<std::string>& to, const std::string& order,
-                      int lines, Tally& tally) {
+std::int64_t raw_send(Db& db, const std::string& shop, const std::string& sender, const std::string& ref,
+                      const std::vector<std::string>& to, const std::string& order, int lines, Tally& tally) {
   const std::string at = protocol::format_time_ms(protocol::now_unix_ms());
   db.query(
         "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at,"
         " updated_at) VALUES (?1, ?2, ?2, ?3, 'copy', ?4, ?5, ?6, ?6)")
-      .bind_all(kShop, kSender, ref, order, lines, at)
+      .bind_all(shop, sender, ref, order, lines, at)
       .run();
   const std::int64_t order_id = db.last_insert_rowid();
   for (std::size_t i = 0; i < to.size(); ++i) {
@@ -97,7 +106,7 @@ std::int64_t raw_send(Db& db, const std::string& ref, const std::vector<std::str
         .bind_all(order_id, to[i], static_cast<std::int64_t>(i), at)
         .run();
     db.query("INSERT INTO history (order_id, receiver, to_status, by_session, at) VALUES (?1, ?2, 'sent', ?3, ?4)")
-        .bind_all(order_id, to[i], kSender, at)
+        .bind_all(order_id, to[i], sender, at)
         .run();
   }
   tally.rows += 1 + 2 * static_cast<std::int64_t>(to.size());
@@ -117,14 +126,6 @@ void raw_ack(Db& db, std::int64_t order_id, const std::string& receiver, Tally& 
       .run();
   db.query("UPDATE sync_orders SET updated_at = ?1 WHERE order_id = ?2").bind_all(at, order_id).run();
   tally.rows += 3;
-}
-
-// A request run as the writer thread runs it: in its own savepoint.
-template <class F>
-void in_savepoint(Db& db, F&& body) {
-  db.query("SAVEPOINT request").run();
-  body();
-  db.query("RELEASE request").run();
 }
 
 struct Ack {
@@ -147,7 +148,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception&) {
     std::fprintf(stderr,
                  "usage: store-limit-sqlite --db PATH [--mode raw|broker] [--seconds S] [--batch B]\n"
-                 "                          [--receivers R] [--lines L] [--ack] [--json FILE]\n");
+                 "                          [--senders S] [--receivers R] [--lines L] [--ack] [--json FILE]\n");
     return 2;
   }
 
@@ -169,14 +170,17 @@ int main(int argc, char** argv) {
     db.exec("PRAGMA foreign_keys=ON");
     if (db.exec_text("PRAGMA journal_mode") != "wal") throw std::runtime_error("the file is not in WAL mode");
 
-    std::vector<std::string> to;
-    for (int i = 0; i < a.receivers; ++i) to.push_back(receiver_name(i));
-    // Broker mode checks roles and shops: the sessions must exist.
+    // Each sender's receivers. Broker mode checks roles and shops: the sessions must exist.
+    std::vector<std::vector<std::string>> to(static_cast<std::size_t>(a.senders));
     db.exec("BEGIN IMMEDIATE");
-    storage::SessionUpdate sender{kSender, std::nullopt, kShop, true, false};
-    (void)storage::sqlite::writes::put_session(db, sender);
-    for (const auto& name : to) {
-      (void)storage::sqlite::writes::put_session(db, storage::SessionUpdate{name, std::nullopt, kShop, false, true});
+    for (int j = 0; j < a.senders; ++j) {
+      (void)storage::sqlite::writes::put_session(
+          db, storage::SessionUpdate{sender_name(j), std::nullopt, shop_name(j), true, false});
+      for (int i = 0; i < a.receivers; ++i) {
+        to[static_cast<std::size_t>(j)].push_back(receiver_name(j, i));
+        (void)storage::sqlite::writes::put_session(
+            db, storage::SessionUpdate{receiver_name(j, i), std::nullopt, shop_name(j), false, true});
+      }
     }
     db.exec("COMMIT");
 
@@ -194,31 +198,30 @@ int main(int argc, char** argv) {
       const auto t0 = Clock::now();
       db.query("BEGIN IMMEDIATE").run();
       for (std::size_t i = 0; i < sends_per_batch; ++i) {
-        const std::string ref = "limit-" + run + "-" + std::to_string(seq++);
+        const int j = static_cast<int>(seq % a.senders);
+        const std::string sender = sender_name(j);
+        const auto& receivers = to[static_cast<std::size_t>(j)];
+        const std::string ref = "limit-" + run + "-" + sender + "-" + std::to_string(seq++);
         const std::string order = bench::sample_order_json(a.lines, seq);
         std::int64_t order_id = 0;
         if (broker) {
-          in_savepoint(db, [&] {
-            storage::SendRequest request{kSender, ref, to, protocol::Mode::copy, order, a.lines};
-            auto sent = storage::sqlite::writes::send(db, request);
-            if (!sent) throw std::runtime_error("send refused: " + sent.error().message);
-            order_id = sent.value().order.order_id;
-          });
-          tally.rows += 1 + 2 * static_cast<std::int64_t>(to.size());
+          storage::SendRequest request{sender, ref, receivers, protocol::Mode::copy, order, a.lines};
+          auto sent = storage::sqlite::writes::send(db, request);
+          if (!sent) throw std::runtime_error("send refused: " + sent.error().message);
+          order_id = sent.value().order.order_id;
+          tally.rows += 1 + 2 * static_cast<std::int64_t>(receivers.size());
         } else {
-          order_id = raw_send(db, ref, to, order, a.lines, tally);
+          order_id = raw_send(db, shop_name(j), sender, ref, receivers, order, a.lines, tally);
         }
         ++tally.orders;
         if (a.ack) {
-          for (const auto& receiver : to) next_acks.push_back({order_id, receiver});
+          for (const auto& receiver : receivers) next_acks.push_back({order_id, receiver});
         }
       }
       for (const auto& ack : acks) {
         if (broker) {
-          in_savepoint(db, [&] {
-            auto acked = storage::sqlite::writes::ack(db, ack.receiver, ack.order_id);
-            if (!acked) throw std::runtime_error("ack refused: " + acked.error().message);
-          });
+          auto acked = storage::sqlite::writes::ack(db, ack.receiver, ack.order_id);
+          if (!acked) throw std::runtime_error("ack refused: " + acked.error().message);
           tally.rows += 3;
         } else {
           raw_ack(db, ack.order_id, ack.receiver, tally);
@@ -237,19 +240,19 @@ int main(int argc, char** argv) {
     const double batches_per_s = static_cast<double>(commit_ms.size()) / seconds;
     const double p50 = percentile(commit_ms, 0.50), p99 = percentile(commit_ms, 0.99);
     std::printf(
-        "store-limit sqlite mode=%s batch=%zu receivers=%d lines=%d ack=%s: %.0f orders/s, %.0f rows/s, "
+        "store-limit sqlite mode=%s batch=%zu senders=%d receivers=%d lines=%d ack=%s: %.0f orders/s, %.0f rows/s, "
         "%.1f transactions/s, transaction p50 %.3f ms p99 %.3f ms (%lld orders, %lld acks in %.1f s)\n",
-        a.mode.c_str(), a.batch, a.receivers, a.lines, a.ack ? "yes" : "no", orders_per_s, rows_per_s,
+        a.mode.c_str(), a.batch, a.senders, a.receivers, a.lines, a.ack ? "yes" : "no", orders_per_s, rows_per_s,
         batches_per_s, p50, p99, static_cast<long long>(tally.orders), static_cast<long long>(tally.acks), seconds);
     if (!a.json.empty()) {
       std::FILE* out = std::fopen(a.json.c_str(), "w");
       if (out == nullptr) throw std::runtime_error("cannot write " + a.json);
       std::fprintf(out,
-                   "{\"store\":\"sqlite\",\"mode\":\"%s\",\"batch\":%zu,\"receivers\":%d,\"lines\":%d,\"ack\":%s,"
+                   "{\"store\":\"sqlite\",\"mode\":\"%s\",\"batch\":%zu,\"senders\":%d,\"receivers\":%d,\"lines\":%d,\"ack\":%s,"
                    "\"seconds\":%.3f,\"orders\":%lld,\"acks\":%lld,\"rows\":%lld,\"transactions\":%zu,"
                    "\"orders_per_s\":%.1f,\"rows_per_s\":%.1f,\"transactions_per_s\":%.1f,"
                    "\"transaction_ms_p50\":%.4f,\"transaction_ms_p99\":%.4f}\n",
-                   a.mode.c_str(), a.batch, a.receivers, a.lines, a.ack ? "true" : "false", seconds,
+                   a.mode.c_str(), a.batch, a.senders, a.receivers, a.lines, a.ack ? "true" : "false", seconds,
                    static_cast<long long>(tally.orders), static_cast<long long>(tally.acks),
                    static_cast<long long>(tally.rows), commit_ms.size(), orders_per_s, rows_per_s, batches_per_s, p50,
                    p99);
