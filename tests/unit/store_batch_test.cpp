@@ -306,7 +306,7 @@ std::uintmax_t file_size_or_zero(const fs::path& path) {
 }
 }  // namespace
 
-TEST_CASE("store: SQLite's checkpointer thread copies the WAL into the database file", "[store][concurrency]") {
+TEST_CASE("store: SQLite's checkpointer thread copies the WAL into the database file", "[store][sqlite][concurrency]") {
   StoreOptions options;
   options.wal_checkpoint_pages = 8;
   options.wal_max_pages = 1000000;  // the writer never checkpoints itself
@@ -334,7 +334,7 @@ TEST_CASE("store: SQLite's checkpointer thread copies the WAL into the database 
   CHECK(pending.value().back().order_id == last);
 }
 
-TEST_CASE("store: past wal_max_pages the SQLite writer checkpoints and the WAL stays bounded", "[store]") {
+TEST_CASE("store: past wal_max_pages the SQLite writer checkpoints and the WAL stays bounded", "[store][sqlite]") {
   StoreOptions options;
   options.wal_checkpoint_pages = 1000000;  // the checkpointer thread never runs
   options.wal_max_pages = 32;
