@@ -106,16 +106,25 @@ TEST_CASE("store: a batch holds at most max_batch requests", "[store][concurrenc
   CHECK(h.store().stats().batches_committed - before == 1 + 4);
 }
 
+// Sends from counter-1 without waiting; the futures answer in issue order.
+struct Sends {
+  explicit Sends(Store& s) : store(s) {}
+  void issue(std::string ref, std::vector<std::string> to) {
+    auto promise = std::make_shared<std::promise<Result<SendOutcome>>>();
+    futures.push_back(promise->get_future());
+    store.send({"counter-1", std::move(ref), std::move(to), Mode::copy, "{}", 0},
+               [promise](Result<SendOutcome> r) { promise->set_value(std::move(r)); });
+  }
+  Store& store;
+  std::vector<std::future<Result<SendOutcome>>> futures;
+};
+
 TEST_CASE("store: a refused request in a batch leaves nothing behind and does not spoil the others", "[store]") {
   Harness h;
   populate(h);
-  std::vector<std::future<Result<SendOutcome>>> futures;
-  auto issue = [&](std::string ref, std::vector<std::string> to) {
-    auto promise = std::make_shared<std::promise<Result<SendOutcome>>>();
-    futures.push_back(promise->get_future());
-    h.store().send({"counter-1", std::move(ref), std::move(to), Mode::copy, "{}", 0},
-                   [promise](Result<SendOutcome> r) { promise->set_value(std::move(r)); });
-  };
+  Sends sends(h.store());
+  auto& futures = sends.futures;
+  auto issue = [&](std::string ref, std::vector<std::string> to) { sends.issue(std::move(ref), std::move(to)); };
   {
     auto gate = Gate::writer(h.store());
     issue("one", {"kitchen-1"});
@@ -241,6 +250,63 @@ TEST_CASE("store: a callback that throws does not stop the writer", "[store][con
 }
 
 namespace {
+
+// From another connection: every history row for RECEIVER fails to insert,
+// so a send to it fails after it wrote its order and delivery rows.
+void fail_history_inserts_for(const TestStore& location, const std::string& receiver) {
+  if (location.postgres()) {
+    pqxx::connection connection(location.url());
+    pqxx::work tx(connection);
+    tx.exec("CREATE FUNCTION test_fail_history() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.receiver = '" + receiver + "' THEN RAISE EXCEPTION 'injected failure'; END IF;"
+            " RETURN NEW; END $$");
+    tx.exec("CREATE TRIGGER test_fail_history BEFORE INSERT ON history FOR EACH ROW"
+            " EXECUTE FUNCTION test_fail_history()");
+    tx.commit();
+  } else {
+    sqlite::Db db(location.sqlite_file().string(), SQLITE_OPEN_READWRITE);
+    db.exec(("CREATE TRIGGER test_fail_history BEFORE INSERT ON history WHEN NEW.receiver = '" + receiver +
+             "' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+                .c_str());
+  }
+}
+
+TEST_CASE("store: a request that fails after its first write is undone alone and its batch commits", "[store]") {
+  // SQLite runs a batch without savepoints and, when a request throws with
+  // the transaction open, runs it again with a savepoint per request;
+  // PostgreSQL always has one. Either way only the failed request is undone.
+  Harness h;
+  populate(h);
+  h.create("bad-rx", false, true);
+  fail_history_inserts_for(*h.location(), "bad-rx");
+  Sends sends(h.store());
+  auto& futures = sends.futures;
+  auto issue = [&](std::string ref, std::vector<std::string> to) { sends.issue(std::move(ref), std::move(to)); };
+  const auto committed = h.store().stats().batches_committed;
+  {
+    auto gate = Gate::writer(h.store());  // the three go in one batch
+    issue("before", {"kitchen-1"});
+    issue("failing", {"bad-rx"});
+    issue("after", {"kitchen-1"});
+  }
+  auto before = futures[0].get();
+  auto failing = futures[1].get();
+  auto after = futures[2].get();
+  REQUIRE(before.ok());
+  REQUIRE_FALSE(failing.ok());
+  CHECK(failing.error().code == ErrorCode::internal);
+  CHECK_THAT(failing.error().message, Catch::Contains("injected failure"));
+  REQUIRE(after.ok());
+  // The gate's batch, then the three in one.
+  CHECK(h.store().stats().batches_committed == committed + 2);
+  CHECK(h.count("SELECT COUNT(*) FROM sync_orders") == 2);
+  CHECK(h.count("SELECT COUNT(*) FROM sync_orders WHERE ref = 'failing'") == 0);
+  CHECK(h.count("SELECT COUNT(*) FROM deliveries") == 2);
+  CHECK(h.count("SELECT COUNT(*) FROM history") == 2);
+  CHECK(h.store().stats().writable);
+  // The writer goes on, and the ref that failed is free.
+  REQUIRE(h.send("counter-1", "failing", {"kitchen-1"}).ok());
+}
 
 // Another connection that holds the lock the store's writer needs, past the
 // writer's wait (SQLite's busy timeout, PostgreSQL's lock_timeout).
