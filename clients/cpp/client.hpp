@@ -1,6 +1,7 @@
 // possync C++ client library: an asynchronous WebSocket client for the
 // possync protocol, used by the tests, the `possync` CLI and the load harness.
-// Beast/Asio stay inside client.cpp; this header is cheap to include.
+// Beast/Asio stay inside the library's sources (client.cpp and the internal
+// connection.hpp/.cpp); this header is cheap to include.
 //
 // Threading: a Runtime owns an io_context and its threads. Every callback of
 // every Client on that Runtime runs on one of those threads, serialized per

@@ -1,4 +1,4 @@
-// Internal to the client library (client.cpp, http.cpp): the client side of
+// Internal to the client library (connection.cpp, http.cpp): the client side of
 // TLS, shared by the WebSocket and the HTTP transport.
 #pragma once
 
