@@ -169,9 +169,13 @@ struct Frame {
 // bookkeeping described in json_reader.hpp.
 class Builder {
  public:
+  // `frames` is scratch space, emptied here: a thread reuses its vector (and
+  // its capacity) from one frame to the next.
   Builder(rapidjson::Document& doc, const rapidjson::MemoryStream& in, std::string_view original,
-          std::size_t max_depth, JsonFrame& out)
-      : doc_(doc), in_(in), original_(original), max_depth_(max_depth), out_(out) {}
+          std::size_t max_depth, JsonFrame& out, std::vector<Frame>& frames)
+      : doc_(doc), in_(in), original_(original), max_depth_(max_depth), out_(out), frames_(frames) {
+    frames_.clear();
+  }
 
   const std::string& error() const { return error_; }
 
@@ -310,7 +314,7 @@ class Builder {
   std::string_view original_;
   std::size_t max_depth_;
   JsonFrame& out_;
-  std::vector<Frame> frames_;
+  std::vector<Frame>& frames_;
   std::string error_;
   bool order_seen_ = false;
   bool order_pending_ = false;
@@ -328,10 +332,24 @@ std::optional<std::string> read_json_frame(std::string_view text, std::size_t ma
   const std::string_view input = masked ? std::string_view(*masked) : text;
   rapidjson::MemoryStream in(input.data(), input.size());
   std::optional<std::string> failure;
+  // Every text frame an io thread receives is parsed here. The reader's
+  // stack and the nesting bookkeeping keep their capacity between frames
+  // (Parse only resets them), so a steady stream of frames allocates neither.
+  // A frame's strings pass through the reader's stack, so after a large frame
+  // the thread gets a fresh reader instead of keeping that much memory.
+  constexpr std::size_t kKeepReaderBelow = 64 * 1024;
+  thread_local std::optional<rapidjson::Reader> reader;
+  thread_local std::vector<Frame> frames;
+  if (!reader) reader.emplace();
+  struct DropLargeReader {
+    std::size_t size;
+    ~DropLargeReader() {
+      if (size >= kKeepReaderBelow) reader.reset();
+    }
+  } drop_large_reader{text.size()};
   auto generate = [&](rapidjson::Document& doc) {
-    Builder builder(doc, in, text, max_depth, out);
-    rapidjson::Reader reader;
-    const rapidjson::ParseResult result = reader.Parse<kFlags>(in, builder);
+    Builder builder(doc, in, text, max_depth, out, frames);
+    const rapidjson::ParseResult result = reader->Parse<kFlags>(in, builder);
     if (result.IsError()) {
       if (result.Code() == rapidjson::kParseErrorTermination && !builder.error().empty()) {
         failure = builder.error();

@@ -35,16 +35,37 @@ using rapidjson::SizeType;
 using rapidjson::Value;
 using MaybeError = std::optional<Error>;
 
-Error bad_request(std::string_view path, std::string_view what) {
-  return Error{ErrorCode::bad_request, std::string(path) + ": " + std::string(what)};
-}
-
-Error too_large(std::string_view path, std::string_view what) {
-  return Error{ErrorCode::too_large, std::string(path) + ": " + std::string(what)};
-}
-
 std::string index_path(std::string_view base, std::size_t index) {
   return std::string(base) + "[" + std::to_string(index) + "]";
+}
+
+// A field's path ("order.lines[2].qty"), spelled out only when an error names
+// it: every send checks a handful of fields per line, and building each path
+// up front cost several heap allocations per line on the hot path.
+class Field {
+ public:
+  Field(const char* path) : base_(path) {}  // NOLINT(google-explicit-constructor): a plain path
+  Field(std::string_view base, std::size_t index, std::string_view leaf = {})
+      : base_(base), index_(index), leaf_(leaf) {}
+
+  std::string str() const {
+    std::string path = index_ ? index_path(base_, *index_) : std::string(base_);
+    path += leaf_;
+    return path;
+  }
+
+ private:
+  std::string_view base_;
+  std::optional<std::size_t> index_;
+  std::string_view leaf_;
+};
+
+Error bad_request(const Field& field, std::string_view what) {
+  return Error{ErrorCode::bad_request, field.str() + ": " + std::string(what)};
+}
+
+Error too_large(const Field& field, std::string_view what) {
+  return Error{ErrorCode::too_large, field.str() + ": " + std::string(what)};
 }
 
 std::string longer_than(std::size_t max_chars) {
@@ -84,35 +105,35 @@ std::string json_string_literal(std::string_view s) {
 
 // ---- field checks -----------------------------------------------------------
 
-MaybeError check_text_length(const Value& v, std::string_view path, std::size_t max_chars) {
+MaybeError check_text_length(const Value& v, const Field& path, std::size_t max_chars) {
   if (utf8_length(text_of(v)) > max_chars) return too_large(path, longer_than(max_chars));
   return std::nullopt;
 }
 
-MaybeError check_required_text(const Value* v, std::string_view path, std::size_t max_chars) {
+MaybeError check_required_text(const Value* v, const Field& path, std::size_t max_chars) {
   if (v == nullptr) return bad_request(path, "is required");
   if (!v->IsString()) return bad_request(path, "must be a string");
   return check_text_length(*v, path, max_chars);
 }
 
-MaybeError check_optional_text(const Value* v, std::string_view path, std::size_t max_chars) {
+MaybeError check_optional_text(const Value* v, const Field& path, std::size_t max_chars) {
   if (absent(v)) return std::nullopt;
   if (!v->IsString()) return bad_request(path, "must be a string or null");
   return check_text_length(*v, path, max_chars);
 }
 
 // product_id and customer.id: an integer literal (within 64 bits) or a string.
-MaybeError check_integer_or_string(const Value* v, const std::string& path, const JsonFrame& json) {
+MaybeError check_integer_or_string(const Value* v, const Field& path, const JsonFrame& json) {
   if (v == nullptr) return bad_request(path, "is required");
   if (v->IsString() || v->IsInt64() || v->IsUint64()) return std::nullopt;
-  if (v->IsDouble() && json.is_wide_integer(path)) {
+  if (v->IsDouble() && json.is_wide_integer(path.str())) {
     return bad_request(path, "integer beyond 64 bits; send it as a string");
   }
   return bad_request(path, "must be an integer or a string");
 }
 
 // A number the broker may do arithmetic with: present, numeric, finite.
-MaybeError check_finite_number(const Value* v, std::string_view path) {
+MaybeError check_finite_number(const Value* v, const Field& path) {
   if (v == nullptr) return bad_request(path, "is required");
   if (!v->IsNumber()) return bad_request(path, "must be a number");
   if (!std::isfinite(v->GetDouble())) return bad_request(path, "must be a finite number");
@@ -146,27 +167,27 @@ Result<RequestId> parse_id(const Value& id, const JsonFrame& json, const Limits&
 
 MaybeError check_line(const Value& line, std::size_t index, const JsonFrame& json,
                       const Limits& limits) {
-  const std::string path = index_path("order.lines", index);
-  if (!line.IsObject()) return bad_request(path, "must be an object");
-  if (auto e = check_integer_or_string(member(line, "product_id"), path + ".product_id", json))
+  const auto field = [index](std::string_view leaf) { return Field("order.lines", index, leaf); };
+  if (!line.IsObject()) return bad_request(field({}), "must be an object");
+  if (auto e = check_integer_or_string(member(line, "product_id"), field(".product_id"), json)) {
     return e;
-  if (auto e = check_required_text(member(line, "name"), path + ".name", limits.max_text_chars)) {
+  }
+  if (auto e = check_required_text(member(line, "name"), field(".name"), limits.max_text_chars)) {
     return e;
   }
   const Value* qty = member(line, "qty");
-  if (qty != nullptr && !qty->IsNumber())
-    return bad_request(path + ".qty", "must be a non-zero number");
-  if (auto e = check_finite_number(qty, path + ".qty")) return e;
-  if (qty->GetDouble() == 0.0) return bad_request(path + ".qty", "must be a non-zero number");
-  if (auto e = check_finite_number(member(line, "price_unit"), path + ".price_unit")) return e;
+  if (qty != nullptr && !qty->IsNumber()) return bad_request(field(".qty"), "must be a non-zero number");
+  if (auto e = check_finite_number(qty, field(".qty"))) return e;
+  if (qty->GetDouble() == 0.0) return bad_request(field(".qty"), "must be a non-zero number");
+  if (auto e = check_finite_number(member(line, "price_unit"), field(".price_unit"))) return e;
   const Value* discount = member(line, "discount");
   if (!absent(discount)) {
-    if (!discount->IsNumber()) return bad_request(path + ".discount", "must be a number or null");
+    if (!discount->IsNumber()) return bad_request(field(".discount"), "must be a number or null");
     const double d = discount->GetDouble();
-    if (!std::isfinite(d)) return bad_request(path + ".discount", "must be a finite number");
-    if (d < 0.0 || d > 100.0) return bad_request(path + ".discount", "must be between 0 and 100");
+    if (!std::isfinite(d)) return bad_request(field(".discount"), "must be a finite number");
+    if (d < 0.0 || d > 100.0) return bad_request(field(".discount"), "must be between 0 and 100");
   }
-  return check_optional_text(member(line, "note"), path + ".note", limits.max_text_chars);
+  return check_optional_text(member(line, "note"), field(".note"), limits.max_text_chars);
 }
 
 MaybeError check_order(const Value* order, const JsonFrame& json, const Limits& limits) {
@@ -217,13 +238,13 @@ Result<Request> parse_send(const Value& root, std::string_view frame, const Json
   }
   for (SizeType i = 0; i < to->Size(); ++i) {
     const Value& entry = (*to)[i];
-    if (!entry.IsString()) return bad_request(index_path("to", i), "must be a session id string");
+    if (!entry.IsString()) return bad_request(Field("to", i), "must be a session id string");
     const std::string_view session = text_of(entry);
     if (!valid_session_id(session)) {
-      return bad_request(index_path("to", i), "not a valid session id: " + quoted(session));
+      return bad_request(Field("to", i), "not a valid session id: " + quoted(session));
     }
     if (std::find(send.to.begin(), send.to.end(), session) != send.to.end()) {
-      return bad_request(index_path("to", i), "duplicate receiver " + quoted(session));
+      return bad_request(Field("to", i), "duplicate receiver " + quoted(session));
     }
     send.to.emplace_back(session);
   }
@@ -313,10 +334,10 @@ Result<Request> parse_list(const Value& root, const JsonFrame& json, const Limit
     if (!statuses->IsArray()) return bad_request("status", "must be an array of statuses");
     for (SizeType i = 0; i < statuses->Size(); ++i) {
       const Value& entry = (*statuses)[i];
-      if (!entry.IsString()) return bad_request(index_path("status", i), "must be a status name");
+      if (!entry.IsString()) return bad_request(Field("status", i), "must be a status name");
       const auto status = parse_status(text_of(entry));
       if (!status) {
-        return bad_request(index_path("status", i), "unknown status " + quoted(text_of(entry)));
+        return bad_request(Field("status", i), "unknown status " + quoted(text_of(entry)));
       }
       if (std::find(list.statuses.begin(), list.statuses.end(), *status) == list.statuses.end()) {
         list.statuses.push_back(*status);

@@ -311,3 +311,30 @@ TEST_CASE("parse: free order and line fields may hold anything", "[protocol][par
   CHECK_THAT(send.order_json, Contains(R"("x":1e999)"));
 }
 
+
+TEST_CASE("parse: a thread parses frame after frame, whatever the frame before it was",
+          "[protocol][parse]") {
+  // The reader's stack and its nesting bookkeeping are kept per thread between
+  // frames: a frame that stopped half-way, one too deep or a very large one
+  // must leave nothing behind for the next.
+  const auto valid = [] {
+    const auto send = request_as<Send>(parse(kValidSend));
+    const std::string frame = kValidSend;
+    const auto begin = frame.find(R"({"name":"Order)");
+    CHECK(send.order_json == frame.substr(begin, frame.size() - 1 - begin));
+    CHECK(send.line_count == 2);
+  };
+  valid();
+  check_error(parse(R"({"type":"send","ref":"r","to":["a"],"order":{"lines":[{"name":"x)"),
+              ErrorCode::bad_json, "invalid JSON at offset");
+  valid();
+  Limits shallow;
+  shallow.max_depth = 3;
+  check_error(parse(R"({"type":"send","ref":"r","to":["a"],"order":{"lines":[{"name":"x"}]}})", shallow),
+              ErrorCode::bad_json, "JSON nesting deeper than 3 levels");
+  valid();
+  const std::string large = R"({"type":"send","ref":"r","to":["a"],"order":{"free":")" +
+                            std::string(200 * 1024, 'x') + R"(","lines":[)" + line() + "]}}";
+  CHECK(request_as<Send>(parse(large)).order_json.size() > 200 * 1024);
+  valid();
+}
