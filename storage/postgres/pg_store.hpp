@@ -49,8 +49,9 @@
 
 namespace possync::storage::postgres {
 
-// Every request runs in a SAVEPOINT, a subtransaction with an XID of its own
-// once it writes. A backend caches 64 of them (PGPROC_MAX_CACHED_SUBXIDS);
+// When a batch runs carefully (writer.cpp: after a refused or failing
+// request), every request runs in a SAVEPOINT, a subtransaction with an XID
+// of its own once it writes. A backend caches 64 of them (PGPROC_MAX_CACHED_SUBXIDS);
 // past that its snapshots overflow into pg_subtrans lookups, for every
 // session of the server. bench/baselines/store_limit_pg.sh measured 154
 // orders/s at 512 per transaction, 294 at 64: the writer puts at most this
@@ -112,7 +113,9 @@ class PgStore final : public Store {
   using WriteJobPtr = std::unique_ptr<WriteJob>;
   using ReadJobPtr = std::unique_ptr<ReadJob>;
   using Connection = std::unique_ptr<pqxx::connection>;
-  enum class BatchResult { committed, retry, connection_lost, in_doubt, failed };
+  // `careful`: the plain attempt met a refused or failing request, and the
+  // batch must run again with a savepoint per request (try_batch).
+  enum class BatchResult { committed, retry, careful, connection_lost, in_doubt, failed };
 
   PgStore(std::string url, std::string channel, Connection writer, std::vector<Connection> readers,
           const StoreOptions& options);
@@ -126,7 +129,7 @@ class PgStore final : public Store {
   bool reconnect_writer();
   void probe_writer() noexcept;
   void run_batch(std::vector<WriteJobPtr>& batch);
-  BatchResult try_batch(std::vector<WriteJobPtr>& batch, std::string& reason);
+  BatchResult try_batch(std::vector<WriteJobPtr>& batch, std::string& reason, bool careful);
   void fail_batch(std::vector<WriteJobPtr>& batch, const std::string& reason);
   void fail_queued_writes();
 

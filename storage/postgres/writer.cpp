@@ -113,8 +113,14 @@ void PgStore::fail_batch(std::vector<WriteJobPtr>& batch, const std::string& rea
 void PgStore::run_batch(std::vector<WriteJobPtr>& batch) {
   std::string reason;
   bool reconnected = false;
+  bool careful = false;
   for (int attempt = 1;; ++attempt) {
-    switch (try_batch(batch, reason)) {
+    switch (try_batch(batch, reason, careful)) {
+      case BatchResult::careful:
+        // Not a failed attempt: the same batch, request by request.
+        careful = true;
+        --attempt;
+        continue;
       case BatchResult::committed:
         ++batches_committed_;
         writes_committed_ += batch.size();
@@ -152,18 +158,27 @@ void PgStore::run_batch(std::vector<WriteJobPtr>& batch) {
   }
 }
 
-PgStore::BatchResult PgStore::try_batch(std::vector<WriteJobPtr>& batch, std::string& reason) {
+// A batch runs plain first: its requests one after another in one
+// transaction, nothing else between them. A savepoint per request costs a
+// round trip each, and round trips are most of what a write costs here
+// (bench/results/2026-11-27-pg-plain-batches.md). PostgreSQL aborts the
+// whole transaction on any error, and a refused request (not_found,
+// conflict, …) must leave nothing behind; so when one is refused or fails,
+// the plain attempt is rolled back before anything was answered and the
+// batch runs again carefully: each request in its SAVEPOINT, a refused or
+// failing one rolled back alone. Running a request twice is invisible, as
+// no callback has run yet.
+PgStore::BatchResult PgStore::try_batch(std::vector<WriteJobPtr>& batch, std::string& reason, bool careful) {
   bool committing = false;
   try {
     pqxx::work tx(*writer_conn_);
     const std::optional<std::string> node = node_id();
     std::vector<std::int64_t> history_ids;
-    // Each request runs in its own savepoint. The statements that end one
-    // request's savepoint and open the next one's go in one round trip (a
-    // multi-statement simple query): a round trip is most of what a write
-    // costs here, and two of them per request were savepoints. After a
-    // refused request, ROLLBACK TO leaves the savepoint standing for the next.
-    tx.exec("SAVEPOINT request");
+    // In the careful run, the statements that end one request's savepoint
+    // and open the next one's go in one round trip (a multi-statement simple
+    // query). After a refused request, ROLLBACK TO leaves the savepoint
+    // standing for the next.
+    if (careful) tx.exec("SAVEPOINT request");
     for (std::size_t i = 0; i < batch.size(); ++i) {
       auto& job = batch[i];
       WriteContext context{tx, node, {}};
@@ -174,7 +189,19 @@ PgStore::BatchResult PgStore::try_batch(std::vector<WriteJobPtr>& batch, std::st
         // Connection losses and serialization failures concern the whole
         // batch; anything else only this request.
         if (classify_current() != Failure::other) throw;
+        if (!careful) {
+          tx.abort();
+          return BatchResult::careful;
+        }
         job->set_error({ErrorCode::internal, "store error: " + current_reason()});
+      }
+      if (!careful) {
+        if (!ok) {
+          tx.abort();
+          return BatchResult::careful;
+        }
+        history_ids.insert(history_ids.end(), context.history_ids.begin(), context.history_ids.end());
+        continue;
       }
       const bool last = i + 1 == batch.size();
       if (ok) {
