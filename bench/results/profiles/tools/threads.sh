@@ -1,10 +1,10 @@
 #!/bin/bash
 # usage: threads.sh NAME BUILD [harness args...]  -- per-thread CPU split of the broker
-# (results in /tmp/prof/t-NAME; env BROKER_ARGS adds broker flags, BROKER_ENV="VAR=value ..." its environment, PERF=1 also records perf for 5 s)
+# (results in /tmp/prof/t-NAME; env BROKER_ARGS adds broker flags, BROKER_ENV="VAR=value ..." its environment, STORE another store URL, PERF=1 also records perf for 5 s)
 set -u
 NAME=$1; B=$2; shift 2; D=/tmp/prof/t-$NAME; rm -rf $D; mkdir -p $D; cd $D
 TOKEN=proftoken-$RANDOM$RANDOM
-env ${BROKER_ENV:-} $B/broker/possync-broker --listen 127.0.0.1:0 --store sqlite:$D/bench.db --admin-token $TOKEN --log-level warn --rate-limit 10000000 ${BROKER_ARGS:-} >$D/broker.out 2>$D/broker.err &
+env ${BROKER_ENV:-} $B/broker/possync-broker --listen 127.0.0.1:0 --store ${STORE:-sqlite:$D/bench.db} --admin-token $TOKEN --log-level warn --rate-limit 10000000 ${BROKER_ARGS:-} >$D/broker.out 2>$D/broker.err &
 BPID=$!
 for i in $(seq 1 60); do port=$(sed -n 's|^WebSocket ws://127\.0\.0\.1:\([0-9]*\)/ws$|\1|p' $D/broker.out); [[ -n $port ]] && break; sleep 0.5; done
 timeout 120 $B/bench/possync-load --port $port --admin-token $TOKEN --broker-pid $BPID "$@" --json $D/run.json > $D/load.out 2>$D/load.err &
