@@ -68,12 +68,14 @@ constexpr Statement kStatements[] = {
     {stmt::kInsertHistory,
      "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)"
      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"},
-    {stmt::kOrderHead, "SELECT order_id, shop, sender, mode FROM sync_orders WHERE order_id = $1"},
     // Every delivery of the order, locked until the writer's transaction
     // ends: transitions of one order are serialized across nodes (the claim
-    // is decided by whoever locks first; the other reads the result).
-    {stmt::kLockDeliveries,
-     "SELECT receiver, status FROM deliveries WHERE order_id = $1 ORDER BY position FOR UPDATE"},
+    // is decided by whoever locks first; the other reads the result). Each
+    // row also carries the order's head, so one round trip serves both.
+    {stmt::kLockOrder,
+     "SELECT d.receiver, d.status, o.shop, o.sender, o.mode FROM deliveries d"
+     " JOIN sync_orders o ON o.order_id = d.order_id"
+     " WHERE d.order_id = $1 ORDER BY d.position FOR UPDATE OF d"},
     {stmt::kUpdateDelivery,
      "UPDATE deliveries SET status = $1, updated_at = $2 WHERE order_id = $3 AND receiver = $4 AND status = $5"},
     {stmt::kTouchOrder, "UPDATE sync_orders SET updated_at = $1 WHERE order_id = $2"},

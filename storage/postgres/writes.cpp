@@ -37,16 +37,26 @@ struct OrderHead {
   Mode mode = Mode::copy;
 };
 
-// The order's deliveries in `to` order, locked for the rest of the
-// transaction. Called before any decision about the order.
+// The order's head and its deliveries in `to` order, the deliveries locked
+// for the rest of the transaction; nullopt when there is no such order.
+// Called before any decision about the order.
 struct LockedDelivery {
   std::string receiver;
   Status status = Status::sent;
 };
-std::vector<LockedDelivery> lock_deliveries(WriteContext& ctx, std::int64_t order_id) {
-  std::vector<LockedDelivery> out;
-  for (const auto& row : ctx.tx.exec_prepared(stmt::kLockDeliveries, order_id)) {
-    out.push_back({row[0].as<std::string>(), status_field(row[1])});
+struct LockedOrder {
+  OrderHead head;
+  std::vector<LockedDelivery> deliveries;
+};
+std::optional<LockedOrder> lock_order(WriteContext& ctx, std::int64_t order_id) {
+  std::optional<LockedOrder> out;
+  for (const auto& row : ctx.tx.exec_prepared(stmt::kLockOrder, order_id)) {
+    if (!out) {
+      out.emplace();
+      out->head = OrderHead{order_id, row[2].as<std::string>(), row[3].as<std::string>(),
+                            protocol::parse_mode(row[4].as<std::string>()).value_or(Mode::copy)};
+    }
+    out->deliveries.push_back({row[0].as<std::string>(), status_field(row[1])});
   }
   return out;
 }
@@ -81,14 +91,6 @@ void touch_order(WriteContext& ctx, std::int64_t order_id, const std::string& at
   ctx.tx.exec_prepared(stmt::kTouchOrder, at, order_id);
 }
 
-std::optional<OrderHead> find_order(WriteContext& ctx, std::int64_t order_id) {
-  const pqxx::result r = ctx.tx.exec_prepared(stmt::kOrderHead, order_id);
-  if (r.empty()) return std::nullopt;
-  OrderHead head{r[0][0].as<std::int64_t>(), r[0][1].as<std::string>(), r[0][2].as<std::string>(), Mode::copy};
-  head.mode = protocol::parse_mode(r[0][3].as<std::string>()).value_or(Mode::copy);
-  return head;
-}
-
 // The common start of ack/deliver/reject: the caller holds the receiver role
 // and the order has a delivery for it (whose rows are now locked).
 struct ReceiverTarget {
@@ -101,13 +103,13 @@ Result<ReceiverTarget> receiver_target(WriteContext& ctx, const std::string& rec
   if (!session || !session->receiver) {
     return error(ErrorCode::forbidden, "session " + receiver + " lacks the receiver role");
   }
-  std::vector<LockedDelivery> deliveries = lock_deliveries(ctx, order_id);
-  auto mine = std::find_if(deliveries.begin(), deliveries.end(),
-                           [&](const LockedDelivery& d) { return d.receiver == receiver; });
-  auto order = mine != deliveries.end() ? find_order(ctx, order_id) : std::nullopt;
+  std::optional<LockedOrder> order = lock_order(ctx, order_id);
   if (!order) return error(ErrorCode::not_found, order_not_found(order_id));
+  auto mine = std::find_if(order->deliveries.begin(), order->deliveries.end(),
+                           [&](const LockedDelivery& d) { return d.receiver == receiver; });
+  if (mine == order->deliveries.end()) return error(ErrorCode::not_found, order_not_found(order_id));
   const Status status = mine->status;
-  return ReceiverTarget{std::move(*order), status, std::move(deliveries)};
+  return ReceiverTarget{std::move(order->head), status, std::move(order->deliveries)};
 }
 
 Error final_conflict(std::int64_t order_id, Status status) {
@@ -146,18 +148,23 @@ Result<SendOutcome> send(WriteContext& ctx, const SendRequest& request) {
     if (!r.empty()) return existing_order(ctx, r[0][0].as<std::int64_t>());
   }
 
-  auto sender = find_session(ctx.tx, request.sender);
-  if (!sender || !sender->sender) {
-    return error(ErrorCode::forbidden, "session " + request.sender + " lacks the sender role");
-  }
-  if (request.to.empty()) return error(ErrorCode::bad_request, "to: must name at least one receiver");
-  // Every receiver with one query; the checks then go in `to` order, as in
-  // SQLite, so the first bad entry is the one named.
+  // The sender and every receiver with one query; the checks then go in
+  // `to` order, as in SQLite, so the first bad entry is the one named.
+  std::vector<std::string> sessions;
+  sessions.reserve(request.to.size() + 1);
+  sessions.push_back(request.sender);
+  sessions.insert(sessions.end(), request.to.begin(), request.to.end());
   std::unordered_map<std::string, SessionEntry> known;
-  for (const auto& row : ctx.tx.exec_prepared(stmt::kSessionsByIds, text_array(request.to))) {
+  for (const auto& row : ctx.tx.exec_prepared(stmt::kSessionsByIds, text_array(sessions))) {
     SessionEntry entry = read_session(row);
     known.emplace(entry.session, std::move(entry));
   }
+  const auto found_sender = known.find(request.sender);
+  if (found_sender == known.end() || !found_sender->second.sender) {
+    return error(ErrorCode::forbidden, "session " + request.sender + " lacks the sender role");
+  }
+  const SessionEntry* sender = &found_sender->second;
+  if (request.to.empty()) return error(ErrorCode::bad_request, "to: must name at least one receiver");
   for (std::size_t i = 0; i < request.to.size(); ++i) {
     const std::string& name = request.to[i];
     const std::string field = "to[" + std::to_string(i) + "]: ";
@@ -275,9 +282,10 @@ Result<TransitionOutcome> reject(WriteContext& ctx, const std::string& receiver,
 }
 
 Result<TransitionOutcome> cancel(WriteContext& ctx, const std::string& sender, std::int64_t order_id) {
-  auto order = find_order(ctx, order_id);
-  if (!order) return error(ErrorCode::not_found, order_not_found(order_id));
-  const std::vector<LockedDelivery> deliveries = lock_deliveries(ctx, order_id);
+  std::optional<LockedOrder> locked = lock_order(ctx, order_id);
+  if (!locked) return error(ErrorCode::not_found, order_not_found(order_id));
+  const OrderHead* order = &locked->head;
+  const std::vector<LockedDelivery>& deliveries = locked->deliveries;
   if (order->sender != sender) {
     const bool is_receiver = std::any_of(deliveries.begin(), deliveries.end(),
                                          [&](const LockedDelivery& d) { return d.receiver == sender; });
