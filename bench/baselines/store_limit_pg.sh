@@ -10,8 +10,9 @@
 #   raw     per order: INSERT the sync_orders row, one deliveries row and one
 #           creation history row (one receiver); with --ack the receiver's
 #           ack: delivery update, history row, order touch.
-#   broker  the statements writes::send / writes::ack run, each request in
-#           its SAVEPOINT (lookups, row locks), and the batch's pg_notify.
+#   broker  the statements writes::send / writes::ack run (lookups, row
+#           locks; no savepoint, as the writer's plain run), and the batch's
+#           pg_notify.
 # With --ack a batch holds B/2 sends and the acks of those orders, each ack
 # right after its send. --senders S: the orders come from S senders in turn,
 # each to its own receiver, in shops of 5 pairs (a pairs run's sessions, so
@@ -102,10 +103,8 @@ script=$work/batch.sql
     ref="'limit-' || :run || '-' || :k"
     echo "\\set k :k + 1"
     if [[ $mode == broker ]]; then
-      echo "SAVEPOINT request;"
       echo "SELECT order_id FROM sync_orders WHERE sender = '$tx' AND ref = $ref;"
-      echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = '$tx';"
-      echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = ANY(ARRAY['$rx']);"
+      echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = ANY(ARRAY['$tx', '$rx']);"
     fi
     echo "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at, updated_at)" \
       "VALUES ('$shop', '$tx', '$tx', $ref, 'copy', '$order', $lines, $at, $at)" \
@@ -113,19 +112,16 @@ script=$work/batch.sql
     echo "INSERT INTO deliveries (order_id, receiver, position, status, updated_at) VALUES (:o, '$rx', 0, 'sent', $at);"
     echo "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)" \
       "VALUES (:o, '$rx', NULL, 'sent', '$tx', NULL, $at, NULL) RETURNING id;"
-    [[ $mode == broker ]] && echo "RELEASE SAVEPOINT request;"
     if ((ack)); then
       if [[ $mode == broker ]]; then
-        echo "SAVEPOINT request;"
         echo "SELECT id, name, shop, sender, receiver FROM sessions WHERE id = '$rx';"
-        echo "SELECT receiver, status FROM deliveries WHERE order_id = :o ORDER BY position FOR UPDATE;"
-        echo "SELECT order_id, shop, sender, mode FROM sync_orders WHERE order_id = :o;"
+        echo "SELECT d.receiver, d.status, o.shop, o.sender, o.mode FROM deliveries d" \
+          "JOIN sync_orders o ON o.order_id = d.order_id WHERE d.order_id = :o ORDER BY d.position FOR UPDATE OF d;"
       fi
       echo "UPDATE deliveries SET status = 'received', updated_at = $at WHERE order_id = :o AND receiver = '$rx' AND status = 'sent';"
       echo "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)" \
         "VALUES (:o, '$rx', 'sent', 'received', '$rx', NULL, $at, NULL) RETURNING id;"
       echo "UPDATE sync_orders SET updated_at = $at WHERE order_id = :o;"
-      [[ $mode == broker ]] && echo "RELEASE SAVEPOINT request;"
     fi
   done
   # The broker tells the other nodes about the batch's history rows (about
