@@ -341,12 +341,6 @@ std::optional<std::string> read_json_frame(std::string_view text, std::size_t ma
   thread_local std::optional<rapidjson::Reader> reader;
   thread_local std::vector<Frame> frames;
   if (!reader) reader.emplace();
-  struct DropLargeReader {
-    std::size_t size;
-    ~DropLargeReader() {
-      if (size >= kKeepReaderBelow) reader.reset();
-    }
-  } drop_large_reader{text.size()};
   auto generate = [&](rapidjson::Document& doc) {
     Builder builder(doc, in, text, max_depth, out, frames);
     const rapidjson::ParseResult result = reader->Parse<kFlags>(in, builder);
@@ -368,6 +362,7 @@ std::optional<std::string> read_json_frame(std::string_view text, std::size_t ma
     return true;
   };
   out.doc.Populate(generate);
+  if (text.size() >= kKeepReaderBelow) reader.reset();
   return failure;
 }
 

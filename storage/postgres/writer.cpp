@@ -189,23 +189,16 @@ PgStore::BatchResult PgStore::try_batch(std::vector<WriteJobPtr>& batch, std::st
         // Connection losses and serialization failures concern the whole
         // batch; anything else only this request.
         if (classify_current() != Failure::other) throw;
-        if (!careful) {
-          tx.abort();
-          return BatchResult::careful;
-        }
         job->set_error({ErrorCode::internal, "store error: " + current_reason()});
       }
+      if (ok) history_ids.insert(history_ids.end(), context.history_ids.begin(), context.history_ids.end());
       if (!careful) {
-        if (!ok) {
-          tx.abort();
-          return BatchResult::careful;
-        }
-        history_ids.insert(history_ids.end(), context.history_ids.begin(), context.history_ids.end());
-        continue;
+        if (ok) continue;
+        tx.abort();
+        return BatchResult::careful;
       }
       const bool last = i + 1 == batch.size();
       if (ok) {
-        history_ids.insert(history_ids.end(), context.history_ids.begin(), context.history_ids.end());
         tx.exec(last ? "RELEASE SAVEPOINT request" : "RELEASE SAVEPOINT request; SAVEPOINT request");
       } else {
         // A refused request (not_found, conflict, …) leaves nothing behind.

@@ -69,6 +69,19 @@ inline bool eventually(const std::function<bool()>& condition,
   return true;
 }
 
+// Sends from counter-1 without waiting; the futures answer in issue order.
+struct Sends {
+  explicit Sends(Store& s) : store(s) {}
+  void issue(std::string ref, std::vector<std::string> to) {
+    auto promise = std::make_shared<std::promise<Result<SendOutcome>>>();
+    futures.push_back(promise->get_future());
+    store.send({"counter-1", std::move(ref), std::move(to), Mode::copy, "{}", 0},
+               [promise](Result<SendOutcome> r) { promise->set_value(std::move(r)); });
+  }
+  Store& store;
+  std::vector<std::future<Result<SendOutcome>>> futures;
+};
+
 // Holds a store thread inside one callback until open() is called, so that
 // everything issued meanwhile queues up behind it. The writer gate uses a
 // write (a put_session of a throw-away session), the reader gate a read.

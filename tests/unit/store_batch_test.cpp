@@ -106,31 +106,17 @@ TEST_CASE("store: a batch holds at most max_batch requests", "[store][concurrenc
   CHECK(h.store().stats().batches_committed - before == 1 + 4);
 }
 
-// Sends from counter-1 without waiting; the futures answer in issue order.
-struct Sends {
-  explicit Sends(Store& s) : store(s) {}
-  void issue(std::string ref, std::vector<std::string> to) {
-    auto promise = std::make_shared<std::promise<Result<SendOutcome>>>();
-    futures.push_back(promise->get_future());
-    store.send({"counter-1", std::move(ref), std::move(to), Mode::copy, "{}", 0},
-               [promise](Result<SendOutcome> r) { promise->set_value(std::move(r)); });
-  }
-  Store& store;
-  std::vector<std::future<Result<SendOutcome>>> futures;
-};
-
 TEST_CASE("store: a refused request in a batch leaves nothing behind and does not spoil the others", "[store]") {
   Harness h;
   populate(h);
   Sends sends(h.store());
   auto& futures = sends.futures;
-  auto issue = [&](std::string ref, std::vector<std::string> to) { sends.issue(std::move(ref), std::move(to)); };
   {
     auto gate = Gate::writer(h.store());
-    issue("one", {"kitchen-1"});
-    issue("two", {"bar-1", "ghost"});  // inserts nothing visible: refused at to[1]
-    issue("one", {"bar-1"});           // duplicate of the first, same batch
-    issue("three", {"bar-1"});
+    sends.issue("one", {"kitchen-1"});
+    sends.issue("two", {"bar-1", "ghost"});  // inserts nothing visible: refused at to[1]
+    sends.issue("one", {"bar-1"});           // duplicate of the first, same batch
+    sends.issue("three", {"bar-1"});
   }
   auto one = futures[0].get();
   auto two = futures[1].get();
@@ -272,22 +258,21 @@ void fail_history_inserts_for(const TestStore& location, const std::string& rece
 }
 
 TEST_CASE("store: a request that fails after its first write is undone alone and its batch commits", "[store]") {
-  // SQLite runs a batch without savepoints and, when a request throws with
-  // the transaction open, runs it again with a savepoint per request;
-  // PostgreSQL always has one. Either way only the failed request is undone.
+  // Both writers run a batch without savepoints and, when a request throws
+  // with the transaction open, run it again with a savepoint per request:
+  // only the failed request is undone.
   Harness h;
   populate(h);
   h.create("bad-rx", false, true);
   fail_history_inserts_for(*h.location(), "bad-rx");
   Sends sends(h.store());
   auto& futures = sends.futures;
-  auto issue = [&](std::string ref, std::vector<std::string> to) { sends.issue(std::move(ref), std::move(to)); };
   const auto committed = h.store().stats().batches_committed;
   {
     auto gate = Gate::writer(h.store());  // the three go in one batch
-    issue("before", {"kitchen-1"});
-    issue("failing", {"bad-rx"});
-    issue("after", {"kitchen-1"});
+    sends.issue("before", {"kitchen-1"});
+    sends.issue("failing", {"bad-rx"});
+    sends.issue("after", {"kitchen-1"});
   }
   auto before = futures[0].get();
   auto failing = futures[1].get();

@@ -213,15 +213,11 @@ TEST_CASE("store[pg]: a request that fails in the database leaves nothing and sp
   populate(h);
   // A CHECK constraint the store does not expect to hit: only that request fails.
   h.location()->exec("ALTER TABLE sync_orders ADD CONSTRAINT no_poison CHECK (ref <> 'poison')");
-  std::vector<std::future<Result<SendOutcome>>> futures;
+  Sends sends(h.store());
+  auto& futures = sends.futures;
   {
     auto gate = Gate::writer(h.store());
-    for (const char* ref : {"one", "poison", "two"}) {
-      auto promise = std::make_shared<std::promise<Result<SendOutcome>>>();
-      futures.push_back(promise->get_future());
-      h.store().send({"counter-1", ref, {"kitchen-1"}, Mode::copy, "{}", 0},
-                     [promise](Result<SendOutcome> r) { promise->set_value(std::move(r)); });
-    }
+    for (const char* ref : {"one", "poison", "two"}) sends.issue(ref, {"kitchen-1"});
   }
   auto one = futures[0].get();
   auto poison = futures[1].get();
