@@ -140,7 +140,10 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
     do_read();
   }
 
+  // No read starts once our close frame is on its way: Beast's close
+  // operation owns the read side then (ws_session.cpp, do_read).
   void do_read() {
+    if (close_sent_ || closed_) return;
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
@@ -158,7 +161,7 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
     std::string text = beast::buffers_to_string(buffer_.data());
     buffer_.clear();
     if (!closing_) on_text(text);
-    do_read();  // also completes the closing handshake after our close frame
+    do_read();  // discards what arrives until our close frame is sent
   }
 
   void on_text(const std::string& text) {
@@ -239,6 +242,7 @@ class LiveSession final : public Peer, public std::enable_shared_from_this<LiveS
     ws_.async_close(*pending_close_, [self = shared_from_this()](beast::error_code ec) {
       self->writing_ = false;
       if (ec && ec != websocket::error::closed) log_net_error("live close", ec);
+      self->finish("closed by the broker");
     });
   }
 

@@ -149,7 +149,19 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   // pings, pongs and close frames meanwhile, and works alike for plain TCP
   // and TLS and for bytes Beast already holds in its own frame buffer. Then
   // the message itself, into a buffer sized for what has arrived.
+  //
+  // No read starts once our close frame is on its way: from then on
+  // Beast's close operation owns the read side. It discards frames until
+  // the client's close frame arrives, and may do so between our two steps,
+  // consuming the rest of a message whose header the first step read. A
+  // second step started then finds the message neither done nor with bytes
+  // left, the state Beast's read_size_hint asserts against
+  // (`rd_remain > 0`, issue #15): Debug and ASan builds abort there, and
+  // release builds read into a buffer of zero bytes until the close
+  // completes. Any client can bring it about by sending on after the
+  // broker starts to close (4429, 1003, 1008, 1009, 4401 …).
   void do_read() {
+    if (close_sent_ || closed_) return;
     // Zero bytes, but at a real address: Beast's UTF-8 check does pointer
     // arithmetic on the buffer even when it is empty, and crashes on null.
     static char no_payload[1];
@@ -160,6 +172,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
   void on_message_start(beast::error_code ec) {
     // An error, or an empty message (already complete): nothing to read.
     if (ec || ws_.is_message_done()) return on_read(ec, 0);
+    if (close_sent_) return;  // the close operation discards the rest (see do_read)
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code e, std::size_t n) { self->on_read(e, n); });
   }
 
@@ -194,7 +207,7 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
     release_buffer();
     conv_.on_text(text);
     if (closing_ || closed_) {
-      if (!closed_) do_read();  // keep reading to complete the closing handshake
+      if (!closed_) do_read();  // discards what arrives until our close frame is sent
       return;
     }
     if (draining_ || !may_read()) {
@@ -255,6 +268,9 @@ class WsSession final : public Peer, public std::enable_shared_from_this<WsSessi
     ws_.async_close(*pending_close_, [self = shared_from_this()](beast::error_code ec) {
       self->writing_ = false;
       if (ec && ec != websocket::error::closed) log_net_error("websocket close", ec);
+      // With no read of ours pending (do_read), the closing handshake's end
+      // is the connection's end.
+      self->finish();
     });
   }
 

@@ -43,6 +43,16 @@ std::string RawSocket::read_until(std::string_view marker, std::chrono::millisec
   while (!closed_ && (marker.empty() || out.find(marker) == std::string::npos)) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
+    out += read_some(left);
+  }
+  return out;
+}
+
+std::string RawSocket::read_some(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!closed_) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() < 0) break;
     pollfd p{fd_, POLLIN, 0};
     int ready = ::poll(&p, 1, static_cast<int>(left.count()));
     if (ready < 0 && errno == EINTR) continue;
@@ -51,12 +61,12 @@ std::string RawSocket::read_until(std::string_view marker, std::chrono::millisec
     auto n = ::recv(fd_, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      closed_ = true;  // EOF or reset
+      closed_ = true;
       break;
     }
-    out.append(buf, static_cast<std::size_t>(n));
+    return std::string(buf, static_cast<std::size_t>(n));
   }
-  return out;
+  return {};
 }
 
 bool RawSocket::wait_closed(std::chrono::milliseconds timeout) {

@@ -26,6 +26,9 @@ class RawSocket {
   // What arrives until `marker` has been read, the broker closes, or
   // `timeout` passes (whichever is first).
   std::string read_until(std::string_view marker, std::chrono::milliseconds timeout);
+  // What one recv() returns within `timeout`: "" when nothing arrived or
+  // the broker closed (closed() tells which).
+  std::string read_some(std::chrono::milliseconds timeout);
   // An HTTP response's head (up to the blank line), "" if none arrives.
   std::string read_response_head(std::chrono::milliseconds timeout) { return read_until("\r\n\r\n", timeout); }
   // True once the broker has closed (EOF or reset) within `timeout`; what

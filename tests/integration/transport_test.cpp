@@ -9,6 +9,7 @@
 
 #include "tests/integration/harness.hpp"
 #include "tests/integration/raw_socket.hpp"
+#include "tests/integration/served.hpp"
 
 using namespace possync::test;
 using possync::broker::Config;
@@ -16,31 +17,6 @@ using possync::broker::Config;
 namespace {
 
 constexpr const char* kKey = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
-
-struct Served {
-  TestBroker broker;
-  std::string counter_token;
-  std::string kitchen_token;
-  explicit Served(std::function<void(Config&)> tweak = {}) : broker(BrokerOptions{std::move(tweak)}) {
-    counter_token = broker.add_session("counter-1", true, false);
-    kitchen_token = broker.add_session("kitchen-1", false, true);
-  }
-  // A fresh pair of clients: hello, send, the push arrives, ack reaches the sender.
-  void round_trip(const std::string& ref) {
-    TestClient kitchen(broker.port(), "kitchen-1", kitchen_token);
-    TestClient counter(broker.port(), "counter-1", counter_token);
-    REQUIRE(kitchen.connect_and_hello().ok());
-    REQUIRE(counter.connect_and_hello().ok());
-    auto sent = counter.call(send_json(ref, {"kitchen-1"}));
-    REQUIRE(sent.ok());
-    auto push = kitchen.wait_push([&](const possync::client::Message& m) {
-      return m.type() == "order" && m.string_field("ref") == ref;
-    });
-    REQUIRE(push);
-    kitchen.raw().ack(push->int_field("order_id"));
-    REQUIRE(counter.wait_push(status_is(push->int_field("order_id"), "kitchen-1", "received")));
-  }
-};
 
 std::string status_line(const std::string& head) { return head.substr(0, head.find("\r\n")); }
 
