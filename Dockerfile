@@ -15,11 +15,13 @@
 
 # Build stage: the packages of scripts/setup.sh (its build list, without
 # ccache), then scripts/build.sh for the two programs only, tests off.
+# libhiredis-dev is for bench/ (configured, not built, here): the image's
+# programs do not link it.
 FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config libboost1.81-dev rapidjson-dev \
-      libsqlite3-dev libssl-dev libpqxx-dev prometheus-cpp-dev \
+      libsqlite3-dev libssl-dev libpqxx-dev prometheus-cpp-dev libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

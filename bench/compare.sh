@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # possync beside its baselines, back to back on 127.0.0.1, and the targets
-# of issue #6 as measured ratios with PASS/FAIL.
+# of issues #6 and #14 as measured ratios with PASS/FAIL.
 #
 #   bench/compare.sh [--build DIR] [--seconds S] [--pairs N] [--fanout K]
 #                    [--idle N] [--storm K] [--no-pg] [--quick] [--no-install]
 #
-# Installs what is missing (mosquitto, nats-server, postgresql-contrib, jq;
-# the build dependencies through scripts/setup.sh), builds the broker, the
+# Installs what is missing (mosquitto, nats-server, redis-server,
+# libhiredis-dev, postgresql-contrib, jq; the build dependencies through
+# scripts/setup.sh), builds the broker, the
 # harness and the baselines into DIR (default build-bench), then runs:
 #   store limit   store-limit-sqlite / store_limit_pg.sh (bench/baselines)
 #   possync       possync-load: pairs and fanout flat out, pairs at 2,000
 #                 orders/s, idle connections, reconnect storm (SQLite; pairs
 #                 also on PostgreSQL)
 #   peers         peer-load against Mosquitto (MQTT 3.1.1 QoS 1) and NATS,
-#                 both over WebSockets: pairs, fanout, idle
-# Every server it starts (broker, mosquitto, nats-server, PostgreSQL) is
+#                 both over WebSockets and non-durable: pairs, fanout, idle;
+#                 and Redis 7 Streams (durable: appendonly, appendfsync
+#                 always): pairs, fanout, pairs at 2,000/s, idle
+# Every server it starts (broker, mosquitto, nats-server, redis-server, PostgreSQL) is
 # stopped by its PID, also on failure or Ctrl-C; every step has a time bound.
 # Results: bench/results/compare-DATE.md and .json. Exit code: 0 when every
 # target passed, 1 when one failed or could not be measured, 2 usage.
@@ -48,7 +51,7 @@ log() { echo "compare: $*" >&2; }
 if ((install)); then
   "$root/scripts/setup.sh"
   missing=()
-  for p in mosquitto nats-server postgresql-contrib jq; do
+  for p in mosquitto nats-server redis-server libhiredis-dev postgresql-contrib jq; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -203,6 +206,22 @@ EOF
   return 1
 }
 
+# Redis 7, durable: every write is in the append-only file and fsynced
+# before Redis replies (appendfsync always), no RDB snapshots; a fresh
+# directory per run (the previous run's log removed). Otherwise Redis's
+# defaults (an automatic AOF rewrite may fork: peer-load counts the child's
+# CPU). maxclients above the idle run's connections.
+redis_dir=""
+start_redis() {
+  [[ -n $redis_dir ]] && rm -rf "$redis_dir"
+  redis_dir=$(mktemp -d "$work/redis.XXXXXX")
+  peer_port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$peer_port" --dir "$redis_dir" --appendonly yes --appendfsync always \
+    --save "" --daemonize no --protected-mode no --maxclients $((idle + 100)) >"$work/redis.log" 2>&1 &
+  server_pid=$!
+  wait_listening "$peer_port" || { log "redis-server did not start: $(tail -3 "$work/redis.log")"; return 1; }
+}
+
 # Runs a measurement with a time bound; its failure is recorded, not fatal.
 failed_steps=()
 bounded() {  # NAME SECONDS command…
@@ -339,6 +358,15 @@ for peer in mosquitto nats; do
     --window "$window" --seconds "$seconds"
   peer_run "$peer-idle" "start_$peer" --peer "$kind" --scenario idle --connections "$idle" --hold 5
 done
+# The durable peer: Redis Streams (bench/baselines/redis_peer.cpp). Fan-out is
+# one stream with a consumer group per receiver, each acking its own deliveries.
+peer_run redis-pairs start_redis --peer redis --scenario pairs --publishers "$pairs" --window "$window" \
+  --seconds "$seconds"
+peer_run redis-fanout start_redis --peer redis --scenario fanout --subscribers "$fanout" --window "$window" \
+  --seconds "$seconds"
+peer_run redis-rate start_redis --peer redis --scenario pairs --publishers "$pairs" --window "$window" \
+  --rate "$latency_rate" --seconds "$seconds"
+peer_run redis-idle start_redis --peer redis --scenario idle --connections "$idle" --hold 5
 
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -371,16 +399,43 @@ targets_json=$(jq --argjson rate "$latency_rate" '
       "ms"; (v([run, "latency_ms", "send_to_push", "p99"]) <= (2 * v([single, "transaction_ms_p50"]) + 1)) and ok(run);
       "median commit = one-order transaction p50 of \(single); achieved rate \(v([run, "orders", "per_s"]) // 0 | round) orders/s");
   def efficiency(run; peer):
-    target("efficiency, \(run | ltrimstr("possync-")): possync broker CPU per pushed order <= Mosquitto CPU per QoS 1 message";
+    target("efficiency, \(run | ltrimstr("possync-")): possync broker CPU per pushed order <= Mosquitto (non-durable) CPU per QoS 1 message";
       v([run, "broker", "cpu_us_per_push"]); v([peer, "broker", "cpu_us_per_delivery"]);
       "us"; (v([run, "broker", "cpu_us_per_push"]) <= v([peer, "broker", "cpu_us_per_delivery"])) and ok(run);
       "possync stores every order (SQLite, synchronous=FULL); Mosquitto persistence off");
+  # Issue #14: against the durable peer. A Redis run that lost anything is no
+  # baseline: its figure counts as not measured.
+  def redis(run; p): if ok(run) then v([run] + p) else null end;
+  def durable(name; measured; limit_of_redis; factor; unit; higher; run; note):
+    (redis(limit_of_redis[0]; limit_of_redis[1]) | if . != null then . * factor else null end) as $limit
+    | target(name; measured; $limit; unit;
+        (if higher then measured >= $limit else measured <= $limit end) and ok(run); note);
+  def redis_note(run): "Redis 7 durable (appendfsync always), \(v([run, "published_per_s"]) // 0 | round) msgs/s, \(v([run, "delivered_per_s"]) // 0 | round) deliveries/s";
   [ throughput("possync-pairs"; "store-sqlite-raw"; "SQLite"),
     (if has("store-pg-raw") then throughput("possync_pg_pairs"; "store-pg-raw"; "PostgreSQL") else empty end),
     latency("possync-rate"; "store-sqlite-single"),
     (if has("store-pg-single") then latency("possync_pg_rate"; "store-pg-single") else empty end),
     efficiency("possync-pairs"; "mosquitto-pairs"),
     efficiency("possync-fanout"; "mosquitto-fanout"),
+    durable("durable peer, 100 pairs flat out: possync orders/s >= 0.5 x Redis msgs/s";
+      v(["possync-pairs", "orders", "per_s"]); ["redis-pairs", ["published_per_s"]]; 0.5; "orders/s"; true;
+      "possync-pairs"; redis_note("redis-pairs")),
+    durable("durable peer, 100 pairs flat out: possync broker CPU per order <= 4 x Redis CPU per message";
+      v(["possync-pairs", "broker", "cpu_us_per_order"]); ["redis-pairs", ["broker", "cpu_us_per_delivery"]]; 4; "us";
+      false; "possync-pairs"; redis_note("redis-pairs")),
+    durable("durable peer, fanout 1 -> \(v(["possync-fanout", "config", "receivers"]) // "K"): possync pushes/s >= 0.5 x Redis deliveries/s";
+      v(["possync-fanout", "pushes", "per_s"]); ["redis-fanout", ["delivered_per_s"]]; 0.5; "pushes/s"; true;
+      "possync-fanout"; redis_note("redis-fanout") + "; one stream, a consumer group per receiver"),
+    durable("durable peer, fanout: possync broker CPU per push <= 4 x Redis CPU per delivery";
+      v(["possync-fanout", "broker", "cpu_us_per_push"]); ["redis-fanout", ["broker", "cpu_us_per_delivery"]]; 4; "us";
+      false; "possync-fanout"; redis_note("redis-fanout")),
+    durable("durable peer, \($rate)/s over 100 pairs: possync p99 send->push <= Redis p99 publish->receive";
+      v(["possync-rate", "latency_ms", "send_to_push", "p99"]);
+      ["redis-rate", ["latency_ms", "publish_to_receive", "p99"]]; 1; "ms"; false; "possync-rate";
+      "possync achieved \(v(["possync-rate", "orders", "per_s"]) // 0 | round) orders/s; " + redis_note("redis-rate")),
+    durable("durable peer, \($rate)/s over 100 pairs: possync broker CPU per order <= 1.5 x Redis CPU per message";
+      v(["possync-rate", "broker", "cpu_us_per_order"]); ["redis-rate", ["broker", "cpu_us_per_delivery"]]; 1.5; "us";
+      false; "possync-rate"; redis_note("redis-rate")),
     target("connections: broker RSS per idle connection <= 8 KiB";
       v(["possync-idle", "idle", "broker_bytes_per_connection"]); 8192; "bytes";
       v(["possync-idle", "idle", "broker_bytes_per_connection"]) <= 8192;
@@ -401,14 +456,21 @@ info_json=$(jq '
     ratio("possync PostgreSQL pairs orders/s / PostgreSQL store limit (raw rows)"; v(["possync_pg_pairs","orders","per_s"]); v(["store-pg-raw","orders_per_s"]); ""),
     ratio("possync PostgreSQL pairs orders/s / PostgreSQL store limit (raw rows, one sender to one receiver)"; v(["possync_pg_pairs","orders","per_s"]); v(["store-pg-raw-1","orders_per_s"]); ""),
     ratio("possync PostgreSQL pairs orders/s / PostgreSQL store limit (the broker'"'"'s statements)"; v(["possync_pg_pairs","orders","per_s"]); v(["store-pg-broker","orders_per_s"]); ""),
-    ratio("possync pairs orders/s / Mosquitto pairs msgs/s"; v(["possync-pairs","orders","per_s"]); v(["mosquitto-pairs","published_per_s"]); ""),
-    ratio("possync pairs orders/s / NATS pairs msgs/s"; v(["possync-pairs","orders","per_s"]); v(["nats-pairs","published_per_s"]); ""),
-    ratio("possync fanout pushes/s / Mosquitto fanout deliveries/s"; v(["possync-fanout","pushes","per_s"]); v(["mosquitto-fanout","delivered_per_s"]); ""),
-    ratio("possync fanout pushes/s / NATS fanout deliveries/s"; v(["possync-fanout","pushes","per_s"]); v(["nats-fanout","delivered_per_s"]); ""),
-    ratio("possync pairs broker µs/push / NATS µs/delivery"; v(["possync-pairs","broker","cpu_us_per_push"]); v(["nats-pairs","broker","cpu_us_per_delivery"]); ""),
-    ratio("possync fanout broker µs/push / NATS µs/delivery"; v(["possync-fanout","broker","cpu_us_per_push"]); v(["nats-fanout","broker","cpu_us_per_delivery"]); ""),
-    ratio("possync idle bytes/connection / Mosquitto"; v(["possync-idle","idle","broker_bytes_per_connection"]); v(["mosquitto-idle","idle","broker_bytes_per_connection"]); ""),
-    ratio("possync idle bytes/connection / NATS"; v(["possync-idle","idle","broker_bytes_per_connection"]); v(["nats-idle","idle","broker_bytes_per_connection"]); "")
+    ratio("possync pairs orders/s / Mosquitto (non-durable) pairs msgs/s"; v(["possync-pairs","orders","per_s"]); v(["mosquitto-pairs","published_per_s"]); ""),
+    ratio("possync pairs orders/s / NATS (non-durable) pairs msgs/s"; v(["possync-pairs","orders","per_s"]); v(["nats-pairs","published_per_s"]); ""),
+    ratio("possync fanout pushes/s / Mosquitto (non-durable) fanout deliveries/s"; v(["possync-fanout","pushes","per_s"]); v(["mosquitto-fanout","delivered_per_s"]); ""),
+    ratio("possync fanout pushes/s / NATS (non-durable) fanout deliveries/s"; v(["possync-fanout","pushes","per_s"]); v(["nats-fanout","delivered_per_s"]); ""),
+    ratio("possync pairs broker µs/push / NATS (non-durable) µs/delivery"; v(["possync-pairs","broker","cpu_us_per_push"]); v(["nats-pairs","broker","cpu_us_per_delivery"]); ""),
+    ratio("possync fanout broker µs/push / NATS (non-durable) µs/delivery"; v(["possync-fanout","broker","cpu_us_per_push"]); v(["nats-fanout","broker","cpu_us_per_delivery"]); ""),
+    ratio("possync idle bytes/connection / Mosquitto (non-durable)"; v(["possync-idle","idle","broker_bytes_per_connection"]); v(["mosquitto-idle","idle","broker_bytes_per_connection"]); ""),
+    ratio("possync idle bytes/connection / NATS (non-durable)"; v(["possync-idle","idle","broker_bytes_per_connection"]); v(["nats-idle","idle","broker_bytes_per_connection"]); ""),
+    ratio("possync pairs orders/s / Redis durable (appendfsync always) pairs msgs/s"; v(["possync-pairs","orders","per_s"]); v(["redis-pairs","published_per_s"]); ""),
+    ratio("possync pairs broker µs/order / Redis durable (appendfsync always) µs/message"; v(["possync-pairs","broker","cpu_us_per_order"]); v(["redis-pairs","broker","cpu_us_per_delivery"]); ""),
+    ratio("possync fanout pushes/s / Redis durable (appendfsync always) fanout deliveries/s"; v(["possync-fanout","pushes","per_s"]); v(["redis-fanout","delivered_per_s"]); ""),
+    ratio("possync fanout broker µs/push / Redis durable (appendfsync always) µs/delivery"; v(["possync-fanout","broker","cpu_us_per_push"]); v(["redis-fanout","broker","cpu_us_per_delivery"]); ""),
+    ratio("possync 2,000/s p99 send->push ms / Redis durable (appendfsync always) 2,000/s p99 publish->receive ms"; v(["possync-rate","latency_ms","send_to_push","p99"]); v(["redis-rate","latency_ms","publish_to_receive","p99"]); ""),
+    ratio("possync 2,000/s broker µs/order / Redis durable (appendfsync always) 2,000/s µs/message"; v(["possync-rate","broker","cpu_us_per_order"]); v(["redis-rate","broker","cpu_us_per_delivery"]); ""),
+    ratio("possync idle bytes/connection / Redis durable (appendfsync always)"; v(["possync-idle","idle","broker_bytes_per_connection"]); v(["redis-idle","idle","broker_bytes_per_connection"]); "")
   ]' "$all")
 
 # ---- report -------------------------------------------------------------------------
@@ -428,12 +490,13 @@ jq -n --arg started "$started_at" --arg commit "$commit" --argjson dirty "${dirt
   --argjson seconds "$seconds" --argjson pairs "$pairs" --argjson fanout "$fanout" --argjson window "$window" \
   --argjson targets "$targets_json" --argjson info "$info_json" --argjson failed "$failed_list" \
   --arg mosquitto "$(mosquitto -h 2>/dev/null | head -1)" --arg nats "$(nats-server --version 2>/dev/null)" \
+  --arg redis "$(redis-server --version 2>/dev/null)" \
   --arg broker_args "${broker_args[*]}" --argjson have_load "$have_load" --slurpfile runs "$all" '
   {tool: "bench/compare.sh", started_at: $started, git_commit: $commit, dirty_files: $dirty,
    machine: {nproc: $nproc, cpu_model: $model, loadavg_start: $load_start, loadavg_end: $load_end},
    config: {seconds: $seconds, pairs: $pairs, fanout: $fanout, window: $window, broker_args: $broker_args,
             harness: (if $have_load == 1 then "possync-load" else "possync-simple-run" end),
-            mosquitto: $mosquitto, nats: $nats},
+            mosquitto: $mosquitto, nats: $nats, redis: $redis},
    targets: $targets, info: $info, failed_steps: $failed, runs: $runs[0]}' >"$json"
 
 {
@@ -443,7 +506,7 @@ jq -n --arg started "$started_at" --arg commit "$commit" --argjson dirty "${dirt
   echo "Commit $commit$( ((dirty > 0)) && echo " (+$dirty uncommitted files)"); $seconds s per traffic run, window $window,"
   echo "$pairs pairs, fanout 1 → $fanout, broker \`${broker_args[*]}\`. Everything on 127.0.0.1, one run at a time."
   echo
-  echo "## Targets (issue #6)"
+  echo "## Targets (issues #6 and #14)"
   echo
   echo "| target | measured | limit | measured / limit | verdict | note |"
   echo "|---|---|---|---|---|---|"
@@ -487,8 +550,11 @@ jq -n --arg started "$started_at" --arg commit "$commit" --argjson dirty "${dirt
   echo "broker's max_batch requests (half sends, half acks); raw = only the rows, broker = the broker's statements."
   echo "raw and broker spread the orders over the pairs run's senders and receivers (shops of 5 pairs), so the rows"
   echo "land in the indexes where the broker's do; raw-1 writes them all from one sender to one receiver."
-  echo "Peers: \`peer-load\` over WebSockets; Mosquitto QoS 1 (ack = PUBACK), NATS (ack = PONG to a PING sent with"
-  echo "each PUB). CPU from /proc/PID/stat over the measured window; per message = per delivery received."
+  echo "Peers: \`peer-load\`. Non-durable, over WebSockets: Mosquitto QoS 1, persistence off (ack = PUBACK), NATS core"
+  echo "(ack = PONG to a PING sent with each PUB). Durable (appendfsync always): Redis 7 Streams through hiredis, AOF"
+  echo "fsynced before every reply, no RDB (ack = XADD reply; receivers XREADGROUP BLOCK + XACK; fanout = one stream,"
+  echo "a consumer group per receiver). CPU from /proc/PID/stat over the measured window (Redis: with its reaped"
+  echo "AOF-rewrite children); per message = per delivery received."
 } >"$md"
 
 reported=1

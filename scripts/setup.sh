@@ -6,8 +6,10 @@
 #                             clang and its libFuzzer/sanitizer runtimes for scripts/fuzz.sh)
 set -euo pipefail
 
+# libhiredis-dev: bench/baselines' peer-load (the Redis peer) only, never the
+# broker; the default build includes bench/, so every build needs it.
 packages=(g++ cmake ninja-build ccache pkg-config libboost1.81-dev rapidjson-dev libsqlite3-dev libssl-dev
-  libpqxx-dev prometheus-cpp-dev)
+  libpqxx-dev prometheus-cpp-dev libhiredis-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # libclang-rt-14-dev holds libFuzzer (libclang_rt.fuzzer) and the sanitizer runtimes.
   packages+=(catch2 postgresql-15 chromium clang libclang-rt-14-dev)
