@@ -293,6 +293,9 @@ std::string Metrics::exposition(const ServerFigures& server) const {
               static_cast<double>(server.store.writes_committed));
   add_counter("possync_store_batches_failed_total", "Group commits that failed as a whole",
               static_cast<double>(server.store.batches_failed));
+  add_counter("possync_store_write_probes_total",
+              "Checks, once a second while idle after a failed group commit, whether the store can write again",
+              static_cast<double>(server.store.write_probes));
   add_gauge("possync_start_time_seconds", "Start of the broker process, seconds since the Unix epoch",
             impl_->start_unix_s);
   auto info = family("possync_build_info", "The broker's version (value 1)", MetricType::Gauge);

@@ -118,6 +118,10 @@ struct StoreStats {
   std::uint64_t batches_committed = 0;
   std::uint64_t writes_committed = 0;
   std::uint64_t batches_failed = 0;
+  // Checks of an idle writer whose last batch failed: has the cause gone?
+  // (SQLite: a commit that writes, and room on the disk; PostgreSQL: the
+  // connection answers.) `writable` turns true again only after one passes.
+  std::uint64_t write_probes = 0;
 };
 
 // ---- cluster --------------------------------------------------------------

@@ -121,6 +121,7 @@ StoreStats PgStore::stats() const {
   stats.batches_committed = batches_committed_.load();
   stats.writes_committed = writes_committed_.load();
   stats.batches_failed = batches_failed_.load();
+  stats.write_probes = write_probes_.load();
   return stats;
 }
 

@@ -165,6 +165,7 @@ class PgStore final : public Store {
   std::atomic<std::uint64_t> batches_committed_{0};
   std::atomic<std::uint64_t> writes_committed_{0};
   std::atomic<std::uint64_t> batches_failed_{0};
+  std::atomic<std::uint64_t> write_probes_{0};  // probes while last_batch_failed_
   std::atomic<bool> last_batch_failed_{false};
 
   mutable std::mutex state_mutex_;  // guards the fields below

@@ -79,6 +79,7 @@ bool PgStore::reconnect_writer() {
 }
 
 void PgStore::probe_writer() noexcept {
+  if (last_batch_failed_) ++write_probes_;
   try {
     pqxx::nontransaction tx(*writer_conn_);
     tx.exec_prepared(stmt::kPing);

@@ -1,5 +1,8 @@
 #include "storage/sqlite/sqlite_store.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -40,6 +43,9 @@ namespace {
 // failed checks whether it could write again.
 constexpr int kBusyTimeoutMs = 5000;
 constexpr std::chrono::seconds kProbeInterval{1};
+// The room on the disk the probe asks for before it calls the store
+// writable again: what a batch of 64 orders writes into the WAL.
+constexpr off_t kProbeRoomBytes = 1 << 20;
 
 // What went wrong, in the words of the exception being handled. Call only
 // inside a catch block.
@@ -147,16 +153,17 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, const St
       readers.push_back(std::move(reader));
     }
     return std::unique_ptr<SqliteStore>(
-        new SqliteStore(std::move(writer), std::move(readers), std::move(checkpointer), options));
+        new SqliteStore(path, std::move(writer), std::move(readers), std::move(checkpointer), options));
   } catch (const std::exception& e) {
     error = "cannot open store sqlite:" + path + ": " + e.what();
     return nullptr;
   }
 }
 
-SqliteStore::SqliteStore(std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers,
+SqliteStore::SqliteStore(std::string path, std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers,
                          std::unique_ptr<Db> checkpointer, const StoreOptions& options)
     : options_(options),
+      path_(std::move(path)),
       writer_db_(std::move(writer)),
       reader_dbs_(std::move(readers)),
       checkpoint_db_(std::move(checkpointer)) {
@@ -226,6 +233,7 @@ StoreStats SqliteStore::stats() const {
   stats.batches_committed = batches_committed_.load();
   stats.writes_committed = writes_committed_.load();
   stats.batches_failed = batches_failed_.load();
+  stats.write_probes = write_probes_.load();
   return stats;
 }
 
@@ -372,11 +380,31 @@ void SqliteStore::checkpointer_loop() {
   }
 }
 
+// A probe that only took the write lock (BEGIN IMMEDIATE; ROLLBACK) passed
+// on a full disk, and so did /readyz. Two checks instead, both needed:
+//  * room: a file of kProbeRoomBytes allocated beside the database
+//    (posix_fallocate fails with ENOSPC where the blocks are not there),
+//    then removed. A commit alone can pass on a full disk: after a
+//    checkpoint SQLite writes the WAL from its start again, over blocks the
+//    file already has.
+//  * a commit that writes: one WAL frame (the header page, rewritten with
+//    the user_version it has) and its fsync, through the writer's own
+//    connection, so locks, I/O errors and a read-only file show too.
 void SqliteStore::probe_writable() noexcept {
+  ++write_probes_;
+  const std::string probe_path = path_ + "-probe";
+  const int fd = ::open(probe_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  const int room = ::posix_fallocate(fd, 0, kProbeRoomBytes);
+  ::close(fd);
+  ::unlink(probe_path.c_str());
+  if (room != 0) return;
   Db& db = *writer_db_;
   try {
-    db.query("BEGIN IMMEDIATE").run();  // takes the write lock, as a batch would
-    db.query("ROLLBACK").run();
+    db.query("BEGIN IMMEDIATE").run();
+    const std::string version = db.exec_text("PRAGMA user_version");
+    db.exec(("PRAGMA user_version = " + std::to_string(std::stoll(version))).c_str());
+    db.query("COMMIT").run();
     last_batch_failed_ = false;
   } catch (...) {
     rollback_quietly(db);

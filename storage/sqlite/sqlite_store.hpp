@@ -4,8 +4,8 @@
 // with its own read-only connection. See store.hpp for the contract.
 //
 // stats().writable is false once closing, and after a batch failed until a
-// later batch, or the writer's own probe (BEGIN IMMEDIATE; ROLLBACK, once a
-// second while idle), succeeds.
+// later batch, or the writer's own probe (once a second while idle: room for
+// 1 MiB more beside the database, and a commit that writes), succeeds.
 //
 // Beyond store.hpp: close() called from one of the store's own callbacks only
 // stops intake (a thread cannot join itself); the owner's close() or the
@@ -70,8 +70,8 @@ class SqliteStore final : public Store {
  private:
   using JobPtr = std::unique_ptr<detail::Job>;
 
-  SqliteStore(std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers, std::unique_ptr<Db> checkpointer,
-              const StoreOptions& options);
+  SqliteStore(std::string path, std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers,
+              std::unique_ptr<Db> checkpointer, const StoreOptions& options);
 
   template <class T, class Body>
   void enqueue_write(Body body, Callback<T> cb);
@@ -98,6 +98,7 @@ class SqliteStore final : public Store {
   void checkpointer_loop();
 
   const StoreOptions options_;
+  const std::string path_;  // the database file
   std::unique_ptr<Db> writer_db_;
   std::vector<std::unique_ptr<Db>> reader_dbs_;
   std::unique_ptr<Db> checkpoint_db_;
@@ -122,6 +123,7 @@ class SqliteStore final : public Store {
   std::atomic<std::uint64_t> batches_committed_{0};
   std::atomic<std::uint64_t> writes_committed_{0};
   std::atomic<std::uint64_t> batches_failed_{0};
+  std::atomic<std::uint64_t> write_probes_{0};
   std::atomic<bool> last_batch_failed_{false};
 
   std::mutex join_mutex_;  // serializes concurrent close() calls

@@ -19,6 +19,7 @@
 #include <set>
 
 #include "tests/integration/broker_process.hpp"
+#include "tests/integration/exposition.hpp"
 #include "tests/integration/fault_support.hpp"
 #include "tests/integration/harness.hpp"
 
@@ -142,9 +143,24 @@ TEST_CASE("fault: SQLite on a full disk - send answers unavailable and stores no
     CHECK(k.call(R"({"type":"ping"})").ok());
     auto health = possync::client::http_request("127.0.0.1", broker.port, "GET", "/healthz");
     CHECK(health.status == 200);
+    // /readyz says not ready while the disk is full, also after the
+    // writer's probes (once a second while idle) have looked again: a probe
+    // must write to pass (it used to take the write lock only, which a full
+    // disk allows, and /readyz turned 200 a second later).
     auto ready = possync::client::http_request("127.0.0.1", broker.port, "GET", "/readyz");
-    CHECK((ready.status == 200 || ready.status == 503));
-    WARN("on the full disk /readyz answered " << ready.status << " " << ready.body);
+    CHECK(ready.status == 503);
+    const auto probes = [&]() -> double {
+      auto metrics = possync::client::http_request("127.0.0.1", broker.port, "GET", "/metrics");
+      Exposition e;
+      if (metrics.status != 200 || !parse_exposition(metrics.body, e).empty()) return -1;
+      return e.value("possync_store_write_probes_total").value_or(-1);
+    };
+    const double probes_before = probes();
+    REQUIRE(probes_before >= 0);
+    REQUIRE(eventually([&] { return probes() >= probes_before + 2; }, std::chrono::seconds(10)));
+    ready = possync::client::http_request("127.0.0.1", broker.port, "GET", "/readyz");
+    CHECK(ready.status == 503);
+    CHECK(ready.body.find("unavailable") != std::string::npos);
     CHECK(list_all_orders(broker.port, "ref=" + failed_ref).empty());
     for (int i = 0; i < 3; ++i) {
       auto again = send(failed_ref);
