@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -133,6 +134,21 @@ struct Ack {
   std::string receiver;
 };
 
+// Bytes this process has caused to be written to storage so far
+// (/proc/self/io write_bytes: the WAL, the checkpoints into the database
+// file, anything else), -1 where the kernel does not count them.
+long long written_bytes() {
+  std::FILE* f = std::fopen("/proc/self/io", "r");
+  if (f == nullptr) return -1;
+  char line[128];
+  long long out = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "write_bytes:", 12) == 0) out = std::atoll(line + 12);
+  }
+  std::fclose(f);
+  return out;
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -192,6 +208,7 @@ int main(int argc, char** argv) {
     std::int64_t seq = 0;
     const bool broker = a.mode == "broker";
 
+    const long long written_before = written_bytes();
     const auto start = Clock::now();
     const auto deadline = start + std::chrono::duration<double>(a.seconds);
     while (Clock::now() < deadline) {
@@ -234,6 +251,14 @@ int main(int argc, char** argv) {
       next_acks.clear();
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    // Every page committed reaches the database file too: count the
+    // checkpoint that copies the rest of the WAL there.
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    const long long written_after = written_bytes();
+    const double bytes_per_order = written_before < 0 || written_after < 0 || tally.orders == 0
+                                       ? -1
+                                       : static_cast<double>(written_after - written_before) /
+                                             static_cast<double>(tally.orders);
 
     const double orders_per_s = static_cast<double>(tally.orders) / seconds;
     const double rows_per_s = static_cast<double>(tally.rows) / seconds;
@@ -241,9 +266,10 @@ int main(int argc, char** argv) {
     const double p50 = percentile(commit_ms, 0.50), p99 = percentile(commit_ms, 0.99);
     std::printf(
         "store-limit sqlite mode=%s batch=%zu senders=%d receivers=%d lines=%d ack=%s: %.0f orders/s, %.0f rows/s, "
-        "%.1f transactions/s, transaction p50 %.3f ms p99 %.3f ms (%lld orders, %lld acks in %.1f s)\n",
+        "%.1f transactions/s, transaction p50 %.3f ms p99 %.3f ms, %.0f bytes written per order (%lld orders, %lld "
+        "acks in %.1f s)\n",
         a.mode.c_str(), a.batch, a.senders, a.receivers, a.lines, a.ack ? "yes" : "no", orders_per_s, rows_per_s,
-        batches_per_s, p50, p99, static_cast<long long>(tally.orders), static_cast<long long>(tally.acks), seconds);
+        batches_per_s, p50, p99, bytes_per_order, static_cast<long long>(tally.orders), static_cast<long long>(tally.acks), seconds);
     if (!a.json.empty()) {
       std::FILE* out = std::fopen(a.json.c_str(), "w");
       if (out == nullptr) throw std::runtime_error("cannot write " + a.json);
@@ -251,11 +277,11 @@ int main(int argc, char** argv) {
                    "{\"store\":\"sqlite\",\"mode\":\"%s\",\"batch\":%zu,\"senders\":%d,\"receivers\":%d,\"lines\":%d,\"ack\":%s,"
                    "\"seconds\":%.3f,\"orders\":%lld,\"acks\":%lld,\"rows\":%lld,\"transactions\":%zu,"
                    "\"orders_per_s\":%.1f,\"rows_per_s\":%.1f,\"transactions_per_s\":%.1f,"
-                   "\"transaction_ms_p50\":%.4f,\"transaction_ms_p99\":%.4f}\n",
+                   "\"transaction_ms_p50\":%.4f,\"transaction_ms_p99\":%.4f,\"bytes_written_per_order\":%.0f}\n",
                    a.mode.c_str(), a.batch, a.senders, a.receivers, a.lines, a.ack ? "true" : "false", seconds,
                    static_cast<long long>(tally.orders), static_cast<long long>(tally.acks),
                    static_cast<long long>(tally.rows), commit_ms.size(), orders_per_s, rows_per_s, batches_per_s, p50,
-                   p99);
+                   p99, bytes_per_order);
       std::fclose(out);
     }
   } catch (const std::exception& e) {
