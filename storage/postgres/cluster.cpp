@@ -312,11 +312,7 @@ void Cluster::handle_records(const std::vector<feed::Record>& records) {
     }
     if (record.kind == feed::Record::Kind::revoke) {
       flush();
-      ClusterEvent event;
-      event.kind = ClusterEvent::Kind::revoke;
-      event.revoked_session = record.session;
-      event.close_code = record.close_code;
-      emit(event);
+      emit_revocation(record);
       continue;
     }
     for (std::int64_t id : record.ids) {
@@ -392,6 +388,20 @@ void Cluster::emit_history(pqxx::transaction_base& tx, const std::vector<History
   flush_changes();
 }
 
+// Once per revocation row: the live notification and the re-read after a
+// gap may both bring it (an older node's record has no row id: emitted).
+void Cluster::emit_revocation(const feed::Record& record) {
+  if (record.revocation_id != 0) {
+    if (emitted_revocations_.contains(record.revocation_id)) return;
+    emitted_revocations_.insert(record.revocation_id);
+  }
+  ClusterEvent event;
+  event.kind = ClusterEvent::Kind::revoke;
+  event.revoked_session = record.session;
+  event.close_code = record.close_code;
+  emit(event);
+}
+
 void Cluster::apply_presence(const NodePresence& presence) {
   const auto key = std::make_pair(presence.node, presence.session);
   if (presence.connections > 0) {
@@ -431,7 +441,22 @@ void Cluster::recover() {
     }
   }
 
-  // (b) Presence: the table against what this node believed.
+  // (b) Revocations other nodes logged since the same point, oldest first.
+  if (!watermark_.empty()) {
+    std::vector<feed::Record> revoked;
+    {
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(*conn_);
+      for (const auto& row :
+           tx.exec_prepared(stmt::kRevocationsSince, watermark_, kRecoveryMarginMs, options_.node_id)) {
+        revoked.push_back(feed::revoke_record(row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<int>(),
+                                              row[0].as<std::int64_t>()));
+      }
+      tx.commit();
+    }
+    for (const auto& record : revoked) emit_revocation(record);
+  }
+
+  // (c) Presence: the table against what this node believed.
   std::map<std::pair<std::string, std::string>, NodePresence> now;
   {
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(*conn_);
@@ -496,7 +521,12 @@ void Cluster::send_revocations() {
   try {
     pqxx::work tx(*conn_);
     std::vector<feed::Record> records;
-    for (auto& [session, code] : pending) records.push_back(feed::revoke_record(options_.node_id, session, code));
+    // A row each, in the transaction of the notification: a node that is
+    // not listening now reads it after its reconnect (recover()).
+    for (auto& [session, code] : pending) {
+      const auto id = tx.exec_prepared1(stmt::kInsertRevocation, options_.node_id, session, code)[0].as<std::int64_t>();
+      records.push_back(feed::revoke_record(options_.node_id, session, code, id));
+    }
     notify(tx, records);
     tx.commit();
   } catch (...) {
@@ -530,6 +560,7 @@ void Cluster::reap() {
   std::vector<std::string> dead;
   {
     pqxx::nontransaction tx(*conn_);
+    tx.exec_prepared(stmt::kPruneRevocations);
     for (const auto& row : tx.exec_prepared(stmt::kDeadNodes, options_.node_id, options_.node_timeout_ms)) {
       dead.push_back(row[0].as<std::string>());
     }

@@ -17,8 +17,11 @@
 // reconnects with backoff, LISTENs again and then re-reads (a) every history
 // row other nodes logged since its last confirmed round trip minus
 // kRecoveryMarginMs (server clock: history.logged_at), skipping the ids it
-// already emitted, and (b) the presence table, emitting the differences from
-// what it knew.
+// already emitted, (b) the revocations other nodes logged since then
+// (cluster_revocations, kept an hour), skipping the ones it already
+// emitted: a session revoked while this node was deaf is still closed
+// here, and (c) the presence table, emitting the differences from what it
+// knew.
 //
 // What can repeat (the broker de-duplicates by order_id and by
 // (order_id, session, status), store.hpp): an order or change re-read after
@@ -103,6 +106,7 @@ class Cluster {
   bool process_notifications();  // true when there were some
   void handle_records(const std::vector<feed::Record>& records);
   void emit_history(pqxx::transaction_base& tx, const std::vector<HistoryRow>& rows);
+  void emit_revocation(const feed::Record& record);
   void apply_presence(const NodePresence& presence);
   void recover();
   void sync_presence();
@@ -138,6 +142,7 @@ class Cluster {
   std::map<std::pair<std::string, std::string>, NodePresence> remote_;  // (node, session) → other nodes' presence
   RecentIds emitted_history_{kRecentIds};
   RecentIds emitted_orders_{kRecentIds};
+  RecentIds emitted_revocations_{kRecentIds};
 
   std::thread thread_;
 };

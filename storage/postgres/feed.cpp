@@ -84,9 +84,10 @@ Record presence_record(NodePresence presence) {
   return r;
 }
 
-Record revoke_record(std::string node, std::string session, int close_code) {
+Record revoke_record(std::string node, std::string session, int close_code, std::int64_t revocation_id) {
   Record r;
   r.kind = Record::Kind::revoke;
+  r.revocation_id = revocation_id;
   r.node = std::move(node);
   r.session = std::move(session);
   r.close_code = close_code;
@@ -116,6 +117,8 @@ std::vector<std::string> encode(const std::vector<Record>& records) {
       escape_into(head, record.session);
       head += '\t';
       head += std::to_string(record.close_code);
+      head += '\t';
+      head += std::to_string(record.revocation_id);
       append_line(payloads, head);
       continue;
     }
@@ -168,11 +171,13 @@ std::optional<std::vector<Record>> decode(const std::string& payload) {
         records.push_back(std::move(r));
         continue;
       }
-    } else if (fields[0] == "r" && fields.size() == 4) {
+    } else if (fields[0] == "r" && (fields.size() == 4 || fields.size() == 5)) {
       auto session = unescape(fields[2]);
       auto code = parse_int(fields[3]);
-      if (session && code && *code >= 0 && *code <= 65535) {
-        records.push_back(revoke_record(std::move(*node), std::move(*session), static_cast<int>(*code)));
+      auto id = fields.size() == 5 ? parse_int(fields[4]) : std::optional<std::int64_t>(0);
+      if (session && code && *code >= 0 && *code <= 65535 && id && *id >= 0) {
+        records.push_back(
+            revoke_record(std::move(*node), std::move(*session), static_cast<int>(*code), *id));
         continue;
       }
     } else if (fields[0] == "p" && fields.size() == 5) {

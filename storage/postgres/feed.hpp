@@ -4,8 +4,10 @@
 //   h <TAB> node <TAB> id,id,…                    history rows node committed
 //   p <TAB> node <TAB> session <TAB> shop <TAB> n  node now holds n connections
 //                                                  of session (0: none)
-//   r <TAB> node <TAB> session <TAB> code          node revoked the session: close
-//                                                  its connections with `code`
+//   r <TAB> node <TAB> session <TAB> code <TAB> id  node revoked the session: close
+//                                                  its connections with `code`;
+//                                                  id: its cluster_revocations row
+//                                                  (absent from older nodes: 0)
 //
 // `node` is the node the record is about (for `h` the writer; for `p` the
 // holder of the connections, which is not the writer when a node reaps a
@@ -35,6 +37,7 @@ struct Record {
   NodePresence presence;          // presence (presence.node == node)
   std::string session;            // revoke
   int close_code = 0;             // revoke
+  std::int64_t revocation_id = 0;  // revoke: the row, 0 when unknown
 };
 
 // Payloads carrying `records`, in order, each under kMaxPayload bytes.
@@ -45,6 +48,6 @@ std::optional<std::vector<Record>> decode(const std::string& payload);
 
 Record history_record(std::string node, std::vector<std::int64_t> ids);
 Record presence_record(NodePresence presence);
-Record revoke_record(std::string node, std::string session, int close_code);
+Record revoke_record(std::string node, std::string session, int close_code, std::int64_t revocation_id = 0);
 
 }  // namespace possync::storage::postgres::feed

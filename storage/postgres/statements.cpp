@@ -124,6 +124,12 @@ constexpr Statement kStatements[] = {
     {stmt::kOrdersByIds,
      "SELECT " POSSYNC_PG_ORDER_COLUMNS " FROM sync_orders o WHERE o.order_id = ANY($1::bigint[])"},
     {stmt::kServerNow, "SELECT now()::text"},
+    {stmt::kInsertRevocation,
+     "INSERT INTO cluster_revocations (node, session, close_code) VALUES ($1, $2, $3) RETURNING id"},
+    {stmt::kRevocationsSince,
+     "SELECT id, node, session, close_code FROM cluster_revocations"
+     " WHERE logged_at >= $1::timestamptz - $2::bigint * interval '1 millisecond' AND node <> $3 ORDER BY id"},
+    {stmt::kPruneRevocations, "DELETE FROM cluster_revocations WHERE logged_at < now() - interval '1 hour'"},
 };
 
 }  // namespace

@@ -70,6 +70,9 @@ inline constexpr const char* kHistoryByIds = "history_by_ids";
 inline constexpr const char* kHistorySince = "history_since";
 inline constexpr const char* kOrdersByIds = "orders_by_ids";
 inline constexpr const char* kServerNow = "server_now";
+inline constexpr const char* kInsertRevocation = "insert_revocation";
+inline constexpr const char* kRevocationsSince = "revocations_since";
+inline constexpr const char* kPruneRevocations = "prune_revocations";
 }  // namespace stmt
 
 // Declares and prepares every statement above on a fresh connection.

@@ -294,6 +294,57 @@ TEST_CASE("cluster[pg]: after the listener lost its connection, what was committ
   CHECK(on_b.count(order_event(before)) == 1);
 }
 
+TEST_CASE("cluster[pg]: a revocation made while a node's listener was away is still emitted there, once",
+          "[store][pg]") {
+  Events on_a;
+  Events on_b;
+  Harness a({}, std::make_shared<TestStore>(StoreBackend::postgres));
+  Harness b({}, a.location());
+  a.store().start_cluster(node("node-a"), on_a.handler());
+  b.store().start_cluster(node("node-b"), on_b.handler());
+  const auto revoked = [](const std::string& session) {
+    return [session](const ClusterEvent& e) {
+      return e.kind == ClusterEvent::Kind::revoke && e.revoked_session == session;
+    };
+  };
+  a.store().revoke_session("kitchen-1", 4401);
+  REQUIRE(on_b.wait(revoked("kitchen-1")));
+
+  // B's listener held inside its handler while its connection is killed:
+  // the NOTIFY of the revocation below reaches nobody on B's side.
+  std::latch entered(1);
+  std::latch release(1);
+  on_b.set_hook([&](const ClusterEvent& e) {
+    if (e.kind == ClusterEvent::Kind::presence && e.presence.session == "gate") {
+      entered.count_down();
+      release.wait();
+    }
+  });
+  a.store().set_presence("gate", "main", 1);
+  entered.wait();
+  const std::string listener = "application_name = 'possync cluster node-b'";
+  a.location()->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE " + listener);
+  REQUIRE(eventually([&] {
+    return a.location()->scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE " + listener) == 0;
+  }));
+  a.store().revoke_session("bar-1", 1012);
+  REQUIRE(eventually([&] {
+    return a.location()->scalar("SELECT COUNT(*) FROM cluster_revocations WHERE session = 'bar-1'") == 1;
+  }));
+  release.count_down();
+
+  auto missed = on_b.wait(revoked("bar-1"));
+  REQUIRE(missed);
+  CHECK(missed->close_code == 1012);
+  // Re-read after the reconnect, not emitted twice; the one before the gap
+  // not again either; and A never hears its own.
+  a.store().revoke_session("counter-1", 4401);
+  REQUIRE(on_b.wait(revoked("counter-1")));
+  CHECK(on_b.count(revoked("bar-1")) == 1);
+  CHECK(on_b.count(revoked("kitchen-1")) == 1);
+  CHECK(on_a.count([](const ClusterEvent& e) { return e.kind == ClusterEvent::Kind::revoke; }) == 0);
+}
+
 TEST_CASE("cluster[pg]: listeners that start or reconnect during a database outage miss nothing",
           "[store][pg]") {
   PrivateServer server;

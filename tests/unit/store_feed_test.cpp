@@ -36,7 +36,7 @@ TEST_CASE("feed: presence and revocations round-trip, any node id included", "[f
   std::vector<feed::Record> records = {
       feed::presence_record({odd_node, "bar-1", "main", 3}),
       feed::history_record(odd_node, {7, 8}),
-      feed::revoke_record(odd_node, "kitchen-1", 4401),
+      feed::revoke_record(odd_node, "kitchen-1", 4401, 9000000001),
       feed::presence_record({"node-b", "kitchen-1", "shop:2", 0}),
   };
   const auto payloads = feed::encode(records);
@@ -54,8 +54,21 @@ TEST_CASE("feed: presence and revocations round-trip, any node id included", "[f
   CHECK((*decoded)[2].kind == feed::Record::Kind::revoke);
   CHECK((*decoded)[2].session == "kitchen-1");
   CHECK((*decoded)[2].close_code == 4401);
+  CHECK((*decoded)[2].revocation_id == 9000000001);
   CHECK((*decoded)[3].presence.shop == "shop:2");
   CHECK((*decoded)[3].presence.connections == 0);
+}
+
+TEST_CASE("feed: a revocation from a node without revocation rows (four fields) still decodes, with id 0",
+          "[feed]") {
+  auto decoded = feed::decode("r\tnode-old\tbar-1\t1012");
+  REQUIRE(decoded);
+  REQUIRE(decoded->size() == 1);
+  CHECK((*decoded)[0].kind == feed::Record::Kind::revoke);
+  CHECK((*decoded)[0].session == "bar-1");
+  CHECK((*decoded)[0].close_code == 1012);
+  CHECK((*decoded)[0].revocation_id == 0);
+  CHECK_FALSE(feed::decode("r\tnode-old\tbar-1\t1012\t-5"));  // a negative row id is malformed
 }
 
 TEST_CASE("feed: malformed payloads are refused, malformed lines skipped", "[feed]") {
