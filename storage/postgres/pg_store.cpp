@@ -8,7 +8,6 @@
 
 #include "storage/postgres/cluster.hpp"
 #include "storage/postgres/connection.hpp"
-#include "storage/postgres/jobs.hpp"
 #include "storage/postgres/migrations.hpp"
 #include "storage/postgres/reads.hpp"
 #include "storage/postgres/statements.hpp"
@@ -58,7 +57,9 @@ PgStore::PgStore(std::string url, std::string channel, Connection writer, std::v
       channel_(std::move(channel)),
       options_(options),
       writer_conn_(std::move(writer)),
-      reader_conns_(std::move(readers)) {
+      reader_conns_(std::move(readers)),
+      write_queue_(options.max_write_queue),
+      read_queue_(options.max_read_queue) {
   readers_up_ = static_cast<int>(reader_conns_.size());
   writer_ = std::thread([this] { writer_loop(); });
   thread_ids_.push_back(writer_.get_id());
@@ -75,16 +76,8 @@ bool PgStore::on_store_thread() const {
 }
 
 void PgStore::close() {
-  {
-    std::lock_guard lock(write_mutex_);
-    writes_closed_ = true;
-  }
-  write_cv_.notify_all();
-  {
-    std::lock_guard lock(read_mutex_);
-    reads_closed_ = true;
-  }
-  read_cv_.notify_all();
+  write_queue_.close();
+  read_queue_.close();
   if (on_store_thread()) return;  // cannot join ourselves; the owner's close() finishes
 
   std::lock_guard join(join_mutex_);
@@ -107,17 +100,9 @@ void PgStore::close() {
 
 StoreStats PgStore::stats() const {
   StoreStats stats;
-  bool closed = false;
-  {
-    std::lock_guard lock(write_mutex_);
-    stats.write_queue_depth = write_queue_.size();
-    closed = writes_closed_;
-  }
-  {
-    std::lock_guard lock(read_mutex_);
-    stats.read_queue_depth = read_queue_.size();
-  }
-  stats.writable = !closed && writer_up_.load() && !last_batch_failed_.load();
+  stats.write_queue_depth = write_queue_.size();
+  stats.read_queue_depth = read_queue_.size();
+  stats.writable = !write_queue_.closed() && writer_up_.load() && !last_batch_failed_.load();
   stats.batches_committed = batches_committed_.load();
   stats.writes_committed = writes_committed_.load();
   stats.batches_failed = batches_failed_.load();
@@ -146,48 +131,18 @@ void PgStore::set_connection_error(std::string reason) {
 
 template <class T, class Body>
 void PgStore::enqueue_write(Body body, Callback<T> cb) {
-  WriteJobPtr job = std::make_unique<TypedJob<T, WriteContext>>(std::move(body), std::move(cb));
-  std::string refusal;
-  {
-    std::unique_lock lock(write_mutex_);
-    if (writes_closed_) {
-      refusal = "store is closed";
-    } else if (!writer_up_) {
-      refusal = "";  // filled below, outside the queue lock
-    } else if (write_queue_.size() >= options_.max_write_queue) {
-      refusal = "store write queue is full";
-    } else {
-      write_queue_.push_back(std::move(job));
-      lock.unlock();
-      write_cv_.notify_one();
-      return;
-    }
-  }
-  if (refusal.empty()) refusal = "store unavailable: " + connection_error();
-  job->fail(unavailable(std::move(refusal)));
+  WriteJobPtr job = std::make_unique<engine::TypedJob<T, WriteContext>>(std::move(body), std::move(cb));
+  const auto intake = write_queue_.push(job, [this] { return writer_up_.load(); });
+  if (intake == engine::Intake::queued) return;
+  job->fail(engine::refused(intake, "write", intake == engine::Intake::down ? connection_error() : ""));
 }
 
 template <class T, class Body>
 void PgStore::enqueue_read(Body body, Callback<T> cb) {
-  ReadJobPtr job = std::make_unique<TypedJob<T, pqxx::transaction_base>>(std::move(body), std::move(cb));
-  std::string refusal;
-  {
-    std::unique_lock lock(read_mutex_);
-    if (reads_closed_) {
-      refusal = "store is closed";
-    } else if (readers_up_ <= 0) {
-      refusal = "";
-    } else if (read_queue_.size() >= options_.max_read_queue) {
-      refusal = "store read queue is full";
-    } else {
-      read_queue_.push_back(std::move(job));
-      lock.unlock();
-      read_cv_.notify_one();
-      return;
-    }
-  }
-  if (refusal.empty()) refusal = "store unavailable: " + connection_error();
-  job->fail(unavailable(std::move(refusal)));
+  ReadJobPtr job = std::make_unique<engine::TypedJob<T, pqxx::transaction_base>>(std::move(body), std::move(cb));
+  const auto intake = read_queue_.push(job, [this] { return readers_up_.load() > 0; });
+  if (intake == engine::Intake::queued) return;
+  job->fail(engine::refused(intake, "read", intake == engine::Intake::down ? connection_error() : ""));
 }
 
 // ---------------------------------------------------------------------------
@@ -204,22 +159,14 @@ void PgStore::reader_loop(std::size_t index) {
         backoff.reset();
       } catch (...) {
         set_connection_error(current_reason());
-        std::unique_lock lock(read_mutex_);
-        if (reads_closed_) return;  // close() answers what is left
-        read_cv_.wait_for(lock, backoff.next(), [this] { return reads_closed_; });
+        if (read_queue_.closed_within(backoff.next())) return;  // close() answers what is left
         continue;
       }
     }
-    ReadJobPtr job;
-    {
-      std::unique_lock lock(read_mutex_);
-      read_cv_.wait(lock, [this] { return !read_queue_.empty() || reads_closed_; });
-      if (read_queue_.empty()) return;  // closed and drained
-      job = std::move(read_queue_.front());
-      read_queue_.pop_front();
-    }
-    run_read(conn, *job);
-    job->complete();
+    std::vector<ReadJobPtr> one;
+    if (read_queue_.take(one, 1) == engine::Taken::finished) return;  // closed and drained
+    run_read(conn, *one.front());
+    one.front()->complete();
   }
 }
 
@@ -268,12 +215,7 @@ void PgStore::reader_lost() {
 }
 
 void PgStore::fail_queued_reads(const std::string& reason) {
-  std::deque<ReadJobPtr> jobs;
-  {
-    std::lock_guard lock(read_mutex_);
-    jobs.swap(read_queue_);
-  }
-  for (auto& job : jobs) job->fail(unavailable(reason));
+  for (auto& job : read_queue_.take_all()) job->fail(unavailable(reason));
 }
 
 // ---------------------------------------------------------------------------

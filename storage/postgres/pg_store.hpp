@@ -33,8 +33,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,6 +42,8 @@
 
 #include <pqxx/pqxx>
 
+#include "storage/engine/jobs.hpp"
+#include "storage/engine/work_queue.hpp"
 #include "storage/postgres/writes.hpp"
 #include "storage/store.hpp"
 
@@ -59,10 +59,6 @@ namespace possync::storage::postgres {
 inline constexpr std::size_t kMaxRequestsPerTransaction = 64;
 
 class Cluster;
-namespace detail {
-template <class Context>
-class Job;
-}
 
 class PgStore final : public Store {
  public:
@@ -108,8 +104,8 @@ class PgStore final : public Store {
   const std::string& channel() const noexcept { return channel_; }
 
  private:
-  using WriteJob = detail::Job<WriteContext>;
-  using ReadJob = detail::Job<pqxx::transaction_base>;
+  using WriteJob = engine::Job<WriteContext>;
+  using ReadJob = engine::Job<pqxx::transaction_base>;
   using WriteJobPtr = std::unique_ptr<WriteJob>;
   using ReadJobPtr = std::unique_ptr<ReadJob>;
   using Connection = std::unique_ptr<pqxx::connection>;
@@ -150,15 +146,8 @@ class PgStore final : public Store {
   Connection writer_conn_;              // writer thread only (after construction)
   std::vector<Connection> reader_conns_;  // reader i: element i, that thread only
 
-  mutable std::mutex write_mutex_;
-  std::condition_variable write_cv_;
-  std::deque<WriteJobPtr> write_queue_;
-  bool writes_closed_ = false;
-
-  mutable std::mutex read_mutex_;
-  std::condition_variable read_cv_;
-  std::deque<ReadJobPtr> read_queue_;
-  bool reads_closed_ = false;
+  engine::WorkQueue<WriteJob> write_queue_;
+  engine::WorkQueue<ReadJob> read_queue_;
 
   std::atomic<bool> writer_up_{true};
   std::atomic<int> readers_up_{0};

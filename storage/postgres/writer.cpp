@@ -5,7 +5,6 @@
 
 #include "storage/postgres/connection.hpp"
 #include "storage/postgres/feed.hpp"
-#include "storage/postgres/jobs.hpp"
 #include "storage/postgres/pg_store.hpp"
 #include "storage/postgres/statements.hpp"
 
@@ -29,33 +28,20 @@ void PgStore::writer_loop() {
       if (!reconnect_writer()) {
         // Nothing waits for a server that is gone: refuse what is queued.
         fail_queued_writes();
-        std::unique_lock lock(write_mutex_);
-        if (writes_closed_) {
-          lock.unlock();
+        if (write_queue_.closed()) {
           fail_queued_writes();
           return;
         }
-        write_cv_.wait_for(lock, backoff.next(), [this] { return writes_closed_; });
+        write_queue_.closed_within(backoff.next());
         continue;
       }
       backoff.reset();
     }
 
-    bool probe = false;
-    {
-      std::unique_lock lock(write_mutex_);
-      probe = !write_cv_.wait_for(lock, kProbeInterval, [this] { return !write_queue_.empty() || writes_closed_; });
-      if (!probe) {
-        if (write_queue_.empty()) return;  // closed and drained
-        // Group commit: everything queued behind the previous batch goes in this one.
-        const std::size_t count = std::min(write_queue_.size(), max_batch);
-        for (std::size_t i = 0; i < count; ++i) {
-          batch.push_back(std::move(write_queue_.front()));
-          write_queue_.pop_front();
-        }
-      }
-    }
-    if (probe) {
+    // Group commit: everything queued behind the previous batch goes in this one.
+    const auto taken = write_queue_.take(batch, max_batch, kProbeInterval);
+    if (taken == engine::Taken::finished) return;  // closed and drained
+    if (taken == engine::Taken::timed_out) {
       probe_writer();
       continue;
     }
@@ -94,11 +80,7 @@ void PgStore::probe_writer() noexcept {
 }
 
 void PgStore::fail_queued_writes() {
-  std::deque<WriteJobPtr> jobs;
-  {
-    std::lock_guard lock(write_mutex_);
-    jobs.swap(write_queue_);
-  }
+  auto jobs = write_queue_.take_all();
   if (jobs.empty()) return;
   const Error error = unavailable("store unavailable: " + connection_error());
   for (auto& job : jobs) job->fail(error);

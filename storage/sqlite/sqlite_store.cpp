@@ -17,24 +17,6 @@
 
 namespace possync::storage::sqlite {
 
-namespace detail {
-
-// One queued request: its work on a connection and its callback.
-class Job {
- public:
-  virtual ~Job() = default;
-  // Runs the request; true when it succeeded (the writer then keeps its
-  // changes, otherwise it rolls back to the request's savepoint).
-  virtual bool execute(Db& db) = 0;
-  // The request failed by an exception; complete() will answer `error`.
-  virtual void set_error(Error error) = 0;
-  // Answers the callback with the result of execute() (or set_error()).
-  virtual void complete() noexcept = 0;
-  // Answers the callback with `error`, whatever execute() produced.
-  virtual void fail(Error error) noexcept = 0;
-};
-
-}  // namespace detail
 
 namespace {
 
@@ -71,41 +53,6 @@ Error current_error() {
     return {ErrorCode::internal, "store error: unknown failure"};
   }
 }
-
-template <class T>
-class TypedJob final : public detail::Job {
- public:
-  TypedJob(std::function<Result<T>(Db&)> body, Callback<T> cb) : body_(std::move(body)), cb_(std::move(cb)) {}
-
-  bool execute(Db& db) override {
-    result_.emplace(body_(db));
-    return result_->ok();
-  }
-  void set_error(Error error) override { result_.emplace(std::move(error)); }
-  void complete() noexcept override {
-    if (result_) {
-      answer(std::move(*result_));
-    } else {
-      answer(Error{ErrorCode::internal, "store error: request completed without running"});
-    }
-  }
-  void fail(Error error) noexcept override { answer(std::move(error)); }
-
- private:
-  void answer(Result<T> result) noexcept {
-    try {
-      if (cb_) cb_(std::move(result));
-    } catch (...) {
-      // Callbacks must not throw (store.hpp); one that does must not take
-      // the store's thread down with it.
-      std::fputs("possync storage: a store callback threw an exception; ignored\n", stderr);
-    }
-  }
-
-  std::function<Result<T>(Db&)> body_;
-  Callback<T> cb_;
-  std::optional<Result<T>> result_;
-};
 
 void rollback_quietly(Db& db) noexcept {
   if (db.in_transaction()) sqlite3_exec(db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
@@ -166,7 +113,9 @@ SqliteStore::SqliteStore(std::string path, std::unique_ptr<Db> writer, std::vect
       path_(std::move(path)),
       writer_db_(std::move(writer)),
       reader_dbs_(std::move(readers)),
-      checkpoint_db_(std::move(checkpointer)) {
+      checkpoint_db_(std::move(checkpointer)),
+      write_queue_(options.max_write_queue),
+      read_queue_(options.max_read_queue) {
   // Replaces SQLite's automatic checkpoint in the committing connection.
   sqlite3_wal_hook(writer_db_->handle(), &SqliteStore::after_commit, this);
   writer_ = std::thread([this] { writer_loop(); });
@@ -186,16 +135,8 @@ bool SqliteStore::on_store_thread() const {
 }
 
 void SqliteStore::close() {
-  {
-    std::lock_guard lock(write_mutex_);
-    writes_closed_ = true;
-  }
-  write_cv_.notify_all();
-  {
-    std::lock_guard lock(read_mutex_);
-    reads_closed_ = true;
-  }
-  read_cv_.notify_all();
+  write_queue_.close();
+  read_queue_.close();
   {
     std::lock_guard lock(checkpoint_mutex_);
     checkpoints_closed_ = true;
@@ -219,17 +160,9 @@ void SqliteStore::close() {
 
 StoreStats SqliteStore::stats() const {
   StoreStats stats;
-  bool closed = false;
-  {
-    std::lock_guard lock(write_mutex_);
-    stats.write_queue_depth = write_queue_.size();
-    closed = writes_closed_;
-  }
-  {
-    std::lock_guard lock(read_mutex_);
-    stats.read_queue_depth = read_queue_.size();
-  }
-  stats.writable = !closed && !last_batch_failed_.load();
+  stats.write_queue_depth = write_queue_.size();
+  stats.read_queue_depth = read_queue_.size();
+  stats.writable = !write_queue_.closed() && !last_batch_failed_.load();
   stats.batches_committed = batches_committed_.load();
   stats.writes_committed = writes_committed_.load();
   stats.batches_failed = batches_failed_.load();
@@ -242,54 +175,30 @@ StoreStats SqliteStore::stats() const {
 
 template <class T, class Body>
 void SqliteStore::enqueue_write(Body body, Callback<T> cb) {
-  JobPtr job = std::make_unique<TypedJob<T>>(std::move(body), std::move(cb));
-  bool closed = false;
-  {
-    std::unique_lock lock(write_mutex_);
-    closed = writes_closed_;
-    if (!closed && write_queue_.size() < options_.max_write_queue) {
-      write_queue_.push_back(std::move(job));
-      lock.unlock();
-      write_cv_.notify_one();
-      return;
-    }
-  }
-  job->fail(unavailable(closed ? "store is closed" : "store write queue is full"));
+  JobPtr job = std::make_unique<engine::TypedJob<T, Db>>(std::move(body), std::move(cb));
+  const auto intake = write_queue_.push(job);
+  if (intake != engine::Intake::queued) job->fail(engine::refused(intake, "write"));
 }
 
 template <class T, class Body>
 void SqliteStore::enqueue_read(Body body, Callback<T> cb) {
-  JobPtr job = std::make_unique<TypedJob<T>>(std::move(body), std::move(cb));
-  bool closed = false;
-  {
-    std::unique_lock lock(read_mutex_);
-    closed = reads_closed_;
-    if (!closed && read_queue_.size() < options_.max_read_queue) {
-      read_queue_.push_back(std::move(job));
-      lock.unlock();
-      read_cv_.notify_one();
-      return;
-    }
-  }
-  job->fail(unavailable(closed ? "store is closed" : "store read queue is full"));
+  JobPtr job = std::make_unique<engine::TypedJob<T, Db>>(std::move(body), std::move(cb));
+  const auto intake = read_queue_.push(job);
+  if (intake != engine::Intake::queued) job->fail(engine::refused(intake, "read"));
 }
 
 void SqliteStore::reader_loop(Db& db) {
+  std::vector<JobPtr> one;
   for (;;) {
-    JobPtr job;
-    {
-      std::unique_lock lock(read_mutex_);
-      read_cv_.wait(lock, [this] { return !read_queue_.empty() || reads_closed_; });
-      if (read_queue_.empty()) return;  // closed and drained
-      job = std::move(read_queue_.front());
-      read_queue_.pop_front();
-    }
+    one.clear();
+    if (read_queue_.take(one, 1) == engine::Taken::finished) return;  // closed and drained
+    Job& job = *one.front();
     try {
-      job->execute(db);
+      job.execute(db);
     } catch (...) {
-      job->set_error(current_error());
+      job.set_error(current_error());
     }
-    job->complete();
+    job.complete();
   }
 }
 
@@ -297,28 +206,14 @@ void SqliteStore::writer_loop() {
   const std::size_t max_batch = std::max<std::size_t>(1, options_.max_batch);
   std::vector<JobPtr> batch;
   for (;;) {
-    bool probe = false;
-    {
-      std::unique_lock lock(write_mutex_);
-      const auto ready = [this] { return !write_queue_.empty() || writes_closed_; };
-      if (last_batch_failed_) {
-        // Not writable and idle: look again now and then, so that stats()
-        // (and /readyz) recover without waiting for a client to write.
-        probe = !write_cv_.wait_for(lock, kProbeInterval, ready);
-      } else {
-        write_cv_.wait(lock, ready);
-      }
-      if (!probe) {
-        if (write_queue_.empty()) return;  // closed and drained
-        // Group commit: everything queued behind the previous batch goes in this one.
-        const std::size_t count = std::min(write_queue_.size(), max_batch);
-        for (std::size_t i = 0; i < count; ++i) {
-          batch.push_back(std::move(write_queue_.front()));
-          write_queue_.pop_front();
-        }
-      }
-    }
-    if (probe) {
+    // Not writable and idle: look again now and then, so that stats() (and
+    // /readyz) recover without waiting for a client to write.
+    std::optional<std::chrono::milliseconds> probe_after;
+    if (last_batch_failed_) probe_after = kProbeInterval;
+    // Group commit: everything queued behind the previous batch goes in this one.
+    const auto taken = write_queue_.take(batch, max_batch, probe_after);
+    if (taken == engine::Taken::finished) return;  // closed and drained
+    if (taken == engine::Taken::timed_out) {
       probe_writable();
       continue;
     }

@@ -15,13 +15,14 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "storage/engine/jobs.hpp"
+#include "storage/engine/work_queue.hpp"
 #include "storage/store.hpp"
 
 struct sqlite3;
@@ -29,9 +30,6 @@ struct sqlite3;
 namespace possync::storage::sqlite {
 
 class Db;
-namespace detail {
-class Job;
-}
 
 class SqliteStore final : public Store {
  public:
@@ -68,7 +66,8 @@ class SqliteStore final : public Store {
   std::uint64_t background_checkpoints() const { return checkpoints_.load(); }
 
  private:
-  using JobPtr = std::unique_ptr<detail::Job>;
+  using Job = engine::Job<Db>;
+  using JobPtr = std::unique_ptr<Job>;
 
   SqliteStore(std::string path, std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers,
               std::unique_ptr<Db> checkpointer, const StoreOptions& options);
@@ -103,15 +102,8 @@ class SqliteStore final : public Store {
   std::vector<std::unique_ptr<Db>> reader_dbs_;
   std::unique_ptr<Db> checkpoint_db_;
 
-  mutable std::mutex write_mutex_;
-  std::condition_variable write_cv_;
-  std::deque<JobPtr> write_queue_;
-  bool writes_closed_ = false;
-
-  mutable std::mutex read_mutex_;
-  std::condition_variable read_cv_;
-  std::deque<JobPtr> read_queue_;
-  bool reads_closed_ = false;
+  engine::WorkQueue<Job> write_queue_;
+  engine::WorkQueue<Job> read_queue_;
 
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_cv_;

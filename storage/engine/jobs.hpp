@@ -1,6 +1,6 @@
-// The queued requests of the PostgreSQL store (pg_store.cpp, writer.cpp):
-// a request's work on a transaction and its callback, answered exactly once.
-// Internal to storage/postgres.
+// The queued requests of a store (both backends): a request's work on the
+// context its thread provides (the SQLite writer's connection, a PostgreSQL
+// transaction …) and its callback, answered exactly once.
 #pragma once
 
 #include <cstdio>
@@ -10,17 +10,15 @@
 
 #include "storage/store.hpp"
 
-namespace possync::storage::postgres {
+namespace possync::storage::engine {
 
-namespace detail {
-
-// One queued request: its work on a transaction and its callback.
+// One queued request.
 template <class Context>
 class Job {
  public:
   virtual ~Job() = default;
   // Runs the request; true when it succeeded (the writer then keeps its
-  // changes, otherwise it rolls back to the request's savepoint).
+  // changes, otherwise it rolls back what the request wrote).
   virtual bool execute(Context& context) = 0;
   // The request failed by an exception; complete() will answer `error`.
   virtual void set_error(Error error) = 0;
@@ -30,11 +28,9 @@ class Job {
   virtual void fail(Error error) noexcept = 0;
 };
 
-}  // namespace detail
-
 // A request of type T: its body and its callback.
 template <class T, class Context>
-class TypedJob final : public detail::Job<Context> {
+class TypedJob final : public Job<Context> {
  public:
   TypedJob(std::function<Result<T>(Context&)> body, Callback<T> cb) : body_(std::move(body)), cb_(std::move(cb)) {}
 
@@ -68,4 +64,4 @@ class TypedJob final : public detail::Job<Context> {
   std::optional<Result<T>> result_;
 };
 
-}  // namespace possync::storage::postgres
+}  // namespace possync::storage::engine
