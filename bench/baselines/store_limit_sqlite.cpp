@@ -11,8 +11,8 @@
 //   --mode raw     only the rows: the sync_orders row, one deliveries row and
 //                  one history row per receiver; with --ack also each
 //                  receiver's ack (delivery update, history row, order touch).
-//   --mode broker  the broker's own write functions (writes::send, and
-//                  writes::ack with --ack), one after the other in the
+//   --mode broker  the broker's own write rules (engine::send, and
+//                  engine::ack with --ack, on SqliteRows), one after the other in the
 //                  transaction as the writer thread runs them (no savepoint
 //                  unless a request fails): lookups and checks included.
 //
@@ -92,7 +92,7 @@ std::string shop_name(int sender) { return "bench-" + std::to_string(sender / 5)
 std::string sender_name(int sender) { return "limit-tx-" + std::to_string(sender); }
 std::string receiver_name(int sender, int i) { return "limit-rx-" + std::to_string(sender) + "-" + std::to_string(i); }
 
-// One order's rows, as writes::send leaves them, without its lookups.
+// One order's rows, as engine::send leaves them, without its lookups.
 std::int64_t raw_send(Db& db, const std::string& shop, const std::string& sender, const std::string& ref,
                       const std::vector<std::string>& to, const std::string& order, int lines, Tally& tally) {
   const std::string at = protocol::format_time_ms(protocol::now_unix_ms());
@@ -114,7 +114,7 @@ std::int64_t raw_send(Db& db, const std::string& shop, const std::string& sender
   return order_id;
 }
 
-// One receiver's ack, as writes::ack leaves it (sent → received).
+// One receiver's ack, as engine::ack leaves it (sent → received).
 void raw_ack(Db& db, std::int64_t order_id, const std::string& receiver, Tally& tally) {
   const std::string at = protocol::format_time_ms(protocol::now_unix_ms());
   db.query("UPDATE deliveries SET status = 'received', updated_at = ?1 WHERE order_id = ?2 AND receiver = ?3")
@@ -186,16 +186,17 @@ int main(int argc, char** argv) {
     db.exec("PRAGMA foreign_keys=ON");
     if (db.exec_text("PRAGMA journal_mode") != "wal") throw std::runtime_error("the file is not in WAL mode");
 
+    storage::sqlite::SqliteRows rows(db);
     // Each sender's receivers. Broker mode checks roles and shops: the sessions must exist.
     std::vector<std::vector<std::string>> to(static_cast<std::size_t>(a.senders));
     db.exec("BEGIN IMMEDIATE");
     for (int j = 0; j < a.senders; ++j) {
-      (void)storage::sqlite::writes::put_session(
-          db, storage::SessionUpdate{sender_name(j), std::nullopt, shop_name(j), true, false});
+      (void)storage::engine::put_session(
+          rows, storage::SessionUpdate{sender_name(j), std::nullopt, shop_name(j), true, false});
       for (int i = 0; i < a.receivers; ++i) {
         to[static_cast<std::size_t>(j)].push_back(receiver_name(j, i));
-        (void)storage::sqlite::writes::put_session(
-            db, storage::SessionUpdate{receiver_name(j, i), std::nullopt, shop_name(j), false, true});
+        (void)storage::engine::put_session(
+            rows, storage::SessionUpdate{receiver_name(j, i), std::nullopt, shop_name(j), false, true});
       }
     }
     db.exec("COMMIT");
@@ -223,7 +224,7 @@ int main(int argc, char** argv) {
         std::int64_t order_id = 0;
         if (broker) {
           storage::SendRequest request{sender, ref, receivers, protocol::Mode::copy, order, a.lines};
-          auto sent = storage::sqlite::writes::send(db, request);
+          auto sent = storage::engine::send(rows, request);
           if (!sent) throw std::runtime_error("send refused: " + sent.error().message);
           order_id = sent.value().order.order_id;
           tally.rows += 1 + 2 * static_cast<std::int64_t>(receivers.size());
@@ -237,7 +238,7 @@ int main(int argc, char** argv) {
       }
       for (const auto& ack : acks) {
         if (broker) {
-          auto acked = storage::sqlite::writes::ack(db, ack.receiver, ack.order_id);
+          auto acked = storage::engine::ack(rows, ack.receiver, ack.order_id);
           if (!acked) throw std::runtime_error("ack refused: " + acked.error().message);
           tally.rows += 3;
         } else {

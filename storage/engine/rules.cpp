@@ -67,6 +67,7 @@ Result<ReceiverTarget> receiver_target(RowOps& ops, const std::string& receiver,
 }  // namespace
 
 Result<SendOutcome> send(RowOps& ops, const SendRequest& request) {
+  if (auto refusal = ops.refuse_send(request)) return *refusal;
   if (auto id = ops.order_by_ref(request.sender, request.ref)) return existing(ops, *id);
 
   // The sender and every receiver in one read; the checks then go in `to`
@@ -169,6 +170,7 @@ Result<TransitionOutcome> deliver(RowOps& ops, const std::string& receiver, std:
 
 Result<TransitionOutcome> reject(RowOps& ops, const std::string& receiver, std::int64_t order_id,
                                  const std::optional<std::string>& reason) {
+  if (auto refusal = ops.refuse_reason(reason)) return *refusal;
   auto target = receiver_target(ops, receiver, order_id);
   if (!target) return target.error();
   const Status current = target.value().status;
@@ -182,8 +184,7 @@ Result<TransitionOutcome> reject(RowOps& ops, const std::string& receiver, std::
   if (!protocol::can_transition(current, Status::rejected)) return final_conflict(order_id, current);
 
   const std::string at = now();
-  outcome.changes.push_back(
-      move(ops, target.value().order, receiver, current, Status::rejected, receiver, reason, at));
+  outcome.changes.push_back(move(ops, target.value().order, receiver, current, Status::rejected, receiver, reason, at));
   ops.touch_order(order_id, at);
   return outcome;
 }
@@ -225,6 +226,7 @@ Result<PutSessionOutcome> put_session(RowOps& ops, const SessionUpdate& update) 
   if (update.shop && !protocol::valid_session_id(*update.shop)) {
     return error(ErrorCode::bad_request, "shop: invalid id '" + *update.shop + "'");
   }
+  if (auto refusal = ops.refuse_session_update(update)) return *refusal;
 
   const std::string at = now();
   PutSessionOutcome outcome;

@@ -42,6 +42,23 @@ class RowOps {
  public:
   virtual ~RowOps() = default;
 
+  // ---- the backend's own refusals --------------------------------------------
+  // Checked before any rule reads or writes (PostgreSQL: text cannot hold
+  // U+0000, and must not be looked up truncated); nullopt: accepted.
+  virtual std::optional<Error> refuse_send(const SendRequest& request) {
+    (void)request;
+    return std::nullopt;
+  }
+  virtual std::optional<Error> refuse_reason(const std::optional<std::string>& reason) {
+    (void)reason;
+    return std::nullopt;
+  }
+  // After the session and shop ids were found valid.
+  virtual std::optional<Error> refuse_session_update(const SessionUpdate& update) {
+    (void)update;
+    return std::nullopt;
+  }
+
   // ---- reads ---------------------------------------------------------------
   // The sessions among `ids` that exist, by id.
   virtual std::unordered_map<std::string, SessionEntry> sessions(const std::vector<std::string>& ids) = 0;

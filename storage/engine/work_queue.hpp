@@ -67,8 +67,7 @@ class WorkQueue {
 
   // Waits for a job (at most `timeout` when given) and moves up to `max`
   // of them, oldest first, into `out`. `finished` once closed and empty.
-  Taken take(std::vector<Ptr>& out, std::size_t max,
-             std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+  Taken take(std::vector<Ptr>& out, std::size_t max, std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
     std::unique_lock lock(mutex_);
     const auto ready = [this] { return !jobs_.empty() || closed_; };
     if (timeout) {

@@ -43,6 +43,7 @@
 #include <pqxx/pqxx>
 
 #include "storage/engine/jobs.hpp"
+#include "storage/engine/rule_store.hpp"
 #include "storage/engine/work_queue.hpp"
 #include "storage/postgres/writes.hpp"
 #include "storage/store.hpp"
@@ -60,7 +61,7 @@ inline constexpr std::size_t kMaxRequestsPerTransaction = 64;
 
 class Cluster;
 
-class PgStore final : public Store {
+class PgStore final : public engine::RuleStore<PgStore, WriteContext, PgRows> {
  public:
   static constexpr int kMaxBatchAttempts = 5;
 
@@ -81,15 +82,7 @@ class PgStore final : public Store {
   void list_orders(OrderFilter filter, Callback<OrderPage> cb) override;
   void get_order(std::int64_t order_id, Callback<OrderDetail> cb) override;
 
-  void send(SendRequest request, Callback<SendOutcome> cb) override;
-  void ack(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
-  void deliver(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
-  void reject(std::string receiver, std::int64_t order_id, std::optional<std::string> reason,
-              Callback<TransitionOutcome> cb) override;
-  void cancel(std::string sender, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
-  void put_session(SessionUpdate update, Callback<PutSessionOutcome> cb) override;
-  void rotate_token(std::string session, Callback<std::string> cb) override;
-  void delete_session(std::string session, Callback<Done> cb) override;
+  // send … delete_session: engine::RuleStore (the rules of storage/engine/rules.hpp).
 
   void start_cluster(ClusterOptions options, std::function<void(const ClusterEvent&)> handler) override;
   void set_presence(std::string session, std::string shop, int connections) override;
@@ -104,6 +97,7 @@ class PgStore final : public Store {
   const std::string& channel() const noexcept { return channel_; }
 
  private:
+  friend class engine::RuleStore<PgStore, WriteContext, PgRows>;
   using WriteJob = engine::Job<WriteContext>;
   using ReadJob = engine::Job<pqxx::transaction_base>;
   using WriteJobPtr = std::unique_ptr<WriteJob>;

@@ -13,7 +13,6 @@
 #include "storage/sqlite/db.hpp"
 #include "storage/sqlite/migrations.hpp"
 #include "storage/sqlite/reads.hpp"
-#include "storage/sqlite/writes.hpp"
 
 namespace possync::storage::sqlite {
 
@@ -455,56 +454,6 @@ void SqliteStore::list_orders(OrderFilter filter, Callback<OrderPage> cb) {
 
 void SqliteStore::get_order(std::int64_t order_id, Callback<OrderDetail> cb) {
   enqueue_read<OrderDetail>([order_id](Db& db) { return reads::get_order(db, order_id); }, std::move(cb));
-}
-
-// ---------------------------------------------------------------------------
-// Writes
-
-void SqliteStore::send(SendRequest request, Callback<SendOutcome> cb) {
-  enqueue_write<SendOutcome>([request = std::move(request)](Db& db) { return writes::send(db, request); },
-                             std::move(cb));
-}
-
-void SqliteStore::ack(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) {
-  enqueue_write<TransitionOutcome>(
-      [receiver = std::move(receiver), order_id](Db& db) { return writes::ack(db, receiver, order_id); },
-      std::move(cb));
-}
-
-void SqliteStore::deliver(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) {
-  enqueue_write<TransitionOutcome>(
-      [receiver = std::move(receiver), order_id](Db& db) { return writes::deliver(db, receiver, order_id); },
-      std::move(cb));
-}
-
-void SqliteStore::reject(std::string receiver, std::int64_t order_id, std::optional<std::string> reason,
-                         Callback<TransitionOutcome> cb) {
-  enqueue_write<TransitionOutcome>(
-      [receiver = std::move(receiver), order_id, reason = std::move(reason)](Db& db) {
-        return writes::reject(db, receiver, order_id, reason);
-      },
-      std::move(cb));
-}
-
-void SqliteStore::cancel(std::string sender, std::int64_t order_id, Callback<TransitionOutcome> cb) {
-  enqueue_write<TransitionOutcome>(
-      [sender = std::move(sender), order_id](Db& db) { return writes::cancel(db, sender, order_id); },
-      std::move(cb));
-}
-
-void SqliteStore::put_session(SessionUpdate update, Callback<PutSessionOutcome> cb) {
-  enqueue_write<PutSessionOutcome>(
-      [update = std::move(update)](Db& db) { return writes::put_session(db, update); }, std::move(cb));
-}
-
-void SqliteStore::rotate_token(std::string session, Callback<std::string> cb) {
-  enqueue_write<std::string>(
-      [session = std::move(session)](Db& db) { return writes::rotate_token(db, session); }, std::move(cb));
-}
-
-void SqliteStore::delete_session(std::string session, Callback<Done> cb) {
-  enqueue_write<Done>([session = std::move(session)](Db& db) { return writes::delete_session(db, session); },
-                      std::move(cb));
 }
 
 }  // namespace possync::storage::sqlite

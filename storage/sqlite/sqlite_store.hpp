@@ -22,16 +22,16 @@
 #include <vector>
 
 #include "storage/engine/jobs.hpp"
+#include "storage/engine/rule_store.hpp"
 #include "storage/engine/work_queue.hpp"
+#include "storage/sqlite/writes.hpp"
 #include "storage/store.hpp"
 
 struct sqlite3;
 
 namespace possync::storage::sqlite {
 
-class Db;
-
-class SqliteStore final : public Store {
+class SqliteStore final : public engine::RuleStore<SqliteStore, Db, SqliteRows> {
  public:
   // Opens (creating if needed) the database at PATH, applies pending
   // migrations and starts the threads. On failure: nullptr and `error` set to
@@ -50,15 +50,7 @@ class SqliteStore final : public Store {
   void list_orders(OrderFilter filter, Callback<OrderPage> cb) override;
   void get_order(std::int64_t order_id, Callback<OrderDetail> cb) override;
 
-  void send(SendRequest request, Callback<SendOutcome> cb) override;
-  void ack(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
-  void deliver(std::string receiver, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
-  void reject(std::string receiver, std::int64_t order_id, std::optional<std::string> reason,
-              Callback<TransitionOutcome> cb) override;
-  void cancel(std::string sender, std::int64_t order_id, Callback<TransitionOutcome> cb) override;
-  void put_session(SessionUpdate update, Callback<PutSessionOutcome> cb) override;
-  void rotate_token(std::string session, Callback<std::string> cb) override;
-  void delete_session(std::string session, Callback<Done> cb) override;
+  // send … delete_session: engine::RuleStore (the rules of storage/engine/rules.hpp).
 
   StoreStats stats() const override;
   void close() override;
@@ -66,6 +58,7 @@ class SqliteStore final : public Store {
   std::uint64_t background_checkpoints() const { return checkpoints_.load(); }
 
  private:
+  friend class engine::RuleStore<SqliteStore, Db, SqliteRows>;
   using Job = engine::Job<Db>;
   using JobPtr = std::unique_ptr<Job>;
 
