@@ -1,6 +1,8 @@
 // The Store: the single source of truth for sessions, sync orders,
 // deliveries and history. A narrow, asynchronous interface; backends live in
-// storage/sqlite (embedded default) and later storage/postgres.
+// storage/sqlite (embedded default) and storage/postgres, over what both
+// share in storage/engine (the write rules, the job queues, the write
+// methods).
 //
 // Threading contract (every backend):
 //  * Every method may be called from any thread and never blocks the caller
