@@ -10,7 +10,8 @@
 //
 //   --mode raw     only the rows: the sync_orders row, one deliveries row and
 //                  one history row per receiver; with --ack also each
-//                  receiver's ack (delivery update, history row, order touch).
+//                  receiver's ack (delivery update, history row; PostgreSQL
+//                  also touches the order row, SQLite no longer: migration 0002).
 //   --mode broker  the broker's own write rules (engine::send, and
 //                  engine::ack with --ack, on SqliteRows), one after the other in the
 //                  transaction as the writer thread runs them (no savepoint
@@ -97,8 +98,8 @@ std::int64_t raw_send(Db& db, const std::string& shop, const std::string& sender
                       const std::vector<std::string>& to, const std::string& order, int lines, Tally& tally) {
   const std::string at = protocol::format_time_ms(protocol::now_unix_ms());
   db.query(
-        "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at,"
-        " updated_at) VALUES (?1, ?2, ?2, ?3, 'copy', ?4, ?5, ?6, ?6)")
+        "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at)"
+        " VALUES (?1, ?2, ?2, ?3, 'copy', ?4, ?5, ?6)")
       .bind_all(shop, sender, ref, order, lines, at)
       .run();
   const std::int64_t order_id = db.last_insert_rowid();
@@ -125,8 +126,7 @@ void raw_ack(Db& db, std::int64_t order_id, const std::string& receiver, Tally& 
         " VALUES (?1, ?2, 'sent', 'received', ?2, ?3)")
       .bind_all(order_id, receiver, at)
       .run();
-  db.query("UPDATE sync_orders SET updated_at = ?1 WHERE order_id = ?2").bind_all(at, order_id).run();
-  tally.rows += 3;
+  tally.rows += 2;
 }
 
 struct Ack {
@@ -240,7 +240,7 @@ int main(int argc, char** argv) {
         if (broker) {
           auto acked = storage::engine::ack(rows, ack.receiver, ack.order_id);
           if (!acked) throw std::runtime_error("ack refused: " + acked.error().message);
-          tally.rows += 3;
+          tally.rows += 2;
         } else {
           raw_ack(db, ack.order_id, ack.receiver, tally);
         }

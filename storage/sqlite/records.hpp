@@ -13,9 +13,11 @@
 
 // The columns read_order() expects, in its order, for a query over
 // `sync_orders o`. A macro so that SQL texts stay compile-time literals.
-#define POSSYNC_ORDER_COLUMNS                                                                  \
-  "o.order_id, o.ref, o.shop, o.sender, o.sender_name, o.mode, o.created_at, o.updated_at, " \
-  "o.order_json, o.line_count"
+// updated_at is the newest of the order's deliveries' (migration 0002): a
+// lookup in the deliveries' primary key.
+#define POSSYNC_ORDER_COLUMNS                                                                                    \
+  "o.order_id, o.ref, o.shop, o.sender, o.sender_name, o.mode, o.created_at, "                                   \
+  "(SELECT MAX(u.updated_at) FROM deliveries u WHERE u.order_id = o.order_id), o.order_json, o.line_count"
 #define POSSYNC_ORDER_COLUMN_COUNT 10
 
 namespace possync::storage::sqlite {

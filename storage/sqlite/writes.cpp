@@ -59,8 +59,8 @@ std::vector<ReceiverStatus> SqliteRows::receivers(std::int64_t order_id) { retur
 
 std::optional<std::int64_t> SqliteRows::insert_order(const OrderRecord& order) {
   db_.query(
-         "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at,"
-         " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)")
+         "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
       .bind_all(order.shop, order.from, order.from_name, order.ref, protocol::to_string(order.mode), order.order_json,
                 order.line_count, order.created_at)
       .run();
@@ -93,8 +93,11 @@ void SqliteRows::move_delivery(std::int64_t order_id, const std::string& receive
   insert_history(order_id, receiver, from, to, by, reason, at);
 }
 
+// Nothing to write: an order's updated_at is its deliveries' newest
+// (migration 0002), and move_delivery() has just set it.
 void SqliteRows::touch_order(std::int64_t order_id, const std::string& at) {
-  db_.query("UPDATE sync_orders SET updated_at = ?1 WHERE order_id = ?2").bind_all(at, order_id).run();
+  (void)order_id;
+  (void)at;
 }
 
 bool SqliteRows::insert_session(const SessionEntry& entry, const std::string& token_hash, const std::string& at) {
