@@ -221,7 +221,7 @@ std::string usage_text() {
 ParsedArgs parse_args(int argc, const char* const* argv, const EnvLookup& env) {
   ParsedArgs r;
   auto fail = [&r](std::string msg) {
-    r.exit_code = 2;
+    r.next = ParsedArgs::Next::bad_config;
     r.output = "possync-broker: " + std::move(msg);
     return r;
   };
@@ -243,12 +243,12 @@ ParsedArgs parse_args(int argc, const char* const* argv, const EnvLookup& env) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      r.exit_code = 0;
+      r.next = ParsedArgs::Next::print;
       r.output = usage_text();
       return r;
     }
     if (arg == "--version") {
-      r.exit_code = 0;
+      r.next = ParsedArgs::Next::print;
       r.output = "possync-broker " POSSYNC_VERSION "\n";
       return r;
     }

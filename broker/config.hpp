@@ -71,11 +71,20 @@ struct Config {
   protocol::Limits limits;
 };
 
+// The broker process's exit codes.
+enum class ExitCode : int {
+  ok = 0,          // stopped by a signal after draining, or --help / --version
+  bad_config = 2,  // a bad flag, environment variable, TLS file, store URL or store
+};
+
 struct ParsedArgs {
+  enum class Next {
+    run,         // start the broker with `config`
+    print,       // print `output` on stdout and exit ExitCode::ok (--help, --version)
+    bad_config,  // print `output` (one line) on stderr and exit ExitCode::bad_config
+  };
   Config config;
-  // -1: run the broker. 0: print `output` on stdout and exit 0 (--help,
-  // --version). 2: print `output` (one line) on stderr and exit 2.
-  int exit_code = -1;
+  Next next = Next::run;
   std::string output;
 };
 

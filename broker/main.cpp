@@ -58,17 +58,19 @@ bool set_up_demo(storage::Store& store, std::string& out) {
   return true;
 }
 
+int exit_with(broker::ExitCode code) { return static_cast<int>(code); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
   auto args = broker::parse_args(argc, argv, [](const char* name) { return std::getenv(name); });
-  if (args.exit_code == 0) {
+  if (args.next == broker::ParsedArgs::Next::print) {
     std::cout << args.output << std::flush;
-    return 0;
+    return exit_with(broker::ExitCode::ok);
   }
-  if (args.exit_code == 2) {
+  if (args.next == broker::ParsedArgs::Next::bad_config) {
     std::cerr << args.output << std::endl;
-    return 2;
+    return exit_with(broker::ExitCode::bad_config);
   }
   auto config = std::move(args.config);
   broker::logger().configure(config.log_format, config.log_level);
@@ -79,28 +81,27 @@ int main(int argc, char** argv) {
 
   if (auto bad = broker::check_tls_files(config); !bad.empty()) {
     std::cerr << "possync-broker: " << bad << std::endl;
-    return 2;
+    return exit_with(broker::ExitCode::bad_config);
   }
 
   std::string error;
   auto store = storage::open_store(config.store_url, storage::StoreOptions{}, error);
   if (!store) {
     std::cerr << "possync-broker: " << error << std::endl;
-    return 2;
+    return exit_with(broker::ExitCode::bad_config);
   }
   std::string demo_lines;
   if (config.demo && !set_up_demo(*store, demo_lines)) {
     std::cerr << "possync-broker: " << demo_lines << std::endl;
-    return 2;
+    return exit_with(broker::ExitCode::bad_config);
   }
 
-  int status = 0;
   {
     broker::Server server(config, *store);
     if (auto failure = server.start(); !failure.empty()) {
       std::cerr << "possync-broker: " << failure << std::endl;
       store->close();
-      return 2;
+      return exit_with(broker::ExitCode::bad_config);
     }
     server.handle_signals();
     std::string host = config.listen_host.find(':') != std::string::npos ? "[" + config.listen_host + "]"
@@ -129,5 +130,5 @@ int main(int argc, char** argv) {
     store->close();
   }
   broker::logger().write(broker::LogLevel::info, "stopped", {});
-  return status;
+  return exit_with(broker::ExitCode::ok);
 }
