@@ -223,15 +223,6 @@ class Client final : public PeerProtocol::Events {
   std::vector<std::uint8_t> acked_, seen_;
 };
 
-bool wait_for(const std::function<bool()>& done, double seconds) {
-  const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
-
 // Opens `count` idle clients, `kConnectBatch` at a time, and holds them.
 int run_idle(Shared& shared, IoPool& pool, std::vector<std::unique_ptr<Client>>& clients, const char* peer) {
   constexpr int kConnectBatch = 500;

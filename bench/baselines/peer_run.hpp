@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,8 @@ struct Args {
 };
 
 std::int64_t now_ns();
+// Polls `done` every 5 ms until it holds (true) or `seconds` pass (false).
+bool wait_for(const std::function<bool()>& done, double seconds);
 
 // The payload: fixed-width numbers up front (send time, publisher, sequence),
 // padded to the length of possync's order JSON. Fixed widths let the

@@ -368,15 +368,6 @@ double reaped_children_cpu_s(int pid) {
   return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-bool wait_for(const std::function<bool()>& done, double seconds) {
-  const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
-  while (!done()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
-
 // A command on a blocking context, its reply checked: "" or what went wrong.
 std::string command(redisContext* c, const std::vector<std::string_view>& args) {
   std::vector<const char*> argv;

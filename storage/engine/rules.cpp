@@ -29,8 +29,8 @@ Result<SendOutcome> existing(RowOps& ops, std::int64_t order_id) {
 }
 
 // Moves one delivery and returns the change for the router.
-StatusChange move(RowOps& ops, const OrderState& order, const std::string& receiver, Status from, Status to,
-                  const std::string& by, const std::optional<std::string>& reason, const std::string& at) {
+StatusChange change_delivery(RowOps& ops, const OrderState& order, const std::string& receiver, Status from, Status to,
+                             const std::string& by, const std::optional<std::string>& reason, const std::string& at) {
   ops.move_delivery(order.order_id, receiver, from, to, by, reason, at);
   StatusChange change;
   change.order_id = order.order_id;
@@ -130,7 +130,7 @@ Result<TransitionOutcome> ack(RowOps& ops, const std::string& receiver, std::int
 
   const std::string at = now();
   outcome.changes.push_back(
-      move(ops, target.value().order, receiver, Status::sent, Status::received, receiver, std::nullopt, at));
+      change_delivery(ops, target.value().order, receiver, Status::sent, Status::received, receiver, std::nullopt, at));
   ops.touch_order(order_id, at);
   return outcome;
 }
@@ -151,7 +151,8 @@ Result<TransitionOutcome> deliver(RowOps& ops, const std::string& receiver, std:
   if (!protocol::can_transition(current, Status::delivered)) return final_conflict(order_id, current);
 
   const std::string at = now();
-  outcome.changes.push_back(move(ops, order, receiver, current, Status::delivered, receiver, std::nullopt, at));
+  outcome.changes.push_back(
+      change_delivery(ops, order, receiver, current, Status::delivered, receiver, std::nullopt, at));
   if (order.mode == Mode::claim) {
     // Whoever reaches here first for a claim order wins: the writer is the
     // only one changing deliveries (SQLite), or holds their locks since
@@ -160,7 +161,7 @@ Result<TransitionOutcome> deliver(RowOps& ops, const std::string& receiver, std:
     for (const auto& other : order.deliveries) {
       if (other.receiver == receiver || protocol::is_final(other.status)) continue;
       outcome.changes.push_back(
-          move(ops, order, other.receiver, other.status, Status::taken, receiver, std::nullopt, at));
+          change_delivery(ops, order, other.receiver, other.status, Status::taken, receiver, std::nullopt, at));
     }
   }
   ops.touch_order(order_id, at);
@@ -184,7 +185,8 @@ Result<TransitionOutcome> reject(RowOps& ops, const std::string& receiver, std::
   if (!protocol::can_transition(current, Status::rejected)) return final_conflict(order_id, current);
 
   const std::string at = now();
-  outcome.changes.push_back(move(ops, target.value().order, receiver, current, Status::rejected, receiver, reason, at));
+  outcome.changes.push_back(
+      change_delivery(ops, target.value().order, receiver, current, Status::rejected, receiver, reason, at));
   ops.touch_order(order_id, at);
   return outcome;
 }
@@ -207,7 +209,7 @@ Result<TransitionOutcome> cancel(RowOps& ops, const std::string& sender, std::in
   for (const auto& delivery : order->deliveries) {
     if (protocol::is_final(delivery.status)) continue;
     outcome.changes.push_back(
-        move(ops, *order, delivery.receiver, delivery.status, Status::cancelled, sender, std::nullopt, at));
+        change_delivery(ops, *order, delivery.receiver, delivery.status, Status::cancelled, sender, std::nullopt, at));
   }
   if (outcome.changes.empty()) {
     return error(ErrorCode::conflict, "every delivery of order " + std::to_string(order_id) + " is final");

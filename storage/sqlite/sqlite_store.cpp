@@ -189,7 +189,6 @@ void SqliteStore::enqueue_read(Body body, Callback<T> cb) {
 void SqliteStore::reader_loop(Db& db) {
   std::vector<JobPtr> one;
   for (;;) {
-    one.clear();
     if (read_queue_.take(one, 1) == engine::Taken::finished) return;  // closed and drained
     Job& job = *one.front();
     try {
@@ -198,6 +197,7 @@ void SqliteStore::reader_loop(Db& db) {
       job.set_error(current_error());
     }
     job.complete();
+    one.clear();  // the request and its callback go now, not when the next arrives
   }
 }
 

@@ -113,6 +113,45 @@ bool holds(const std::vector<NodePresence>& rows, const std::string& node_id, co
   });
 }
 
+// Holds node-b's cluster listener inside its handler (on the presence
+// event of session "gate" from node a) and kills its connection meanwhile:
+// what node a commits until release() can reach B only through the
+// re-read after B reconnects.
+class DeafListener {
+ public:
+  DeafListener(Harness& a, Events& on_b) : on_b_(on_b) {
+    on_b_.set_hook([this](const ClusterEvent& e) {
+      if (e.kind == ClusterEvent::Kind::presence && e.presence.session == "gate") {
+        entered_.count_down();
+        released_.wait();
+      }
+    });
+    a.store().set_presence("gate", "main", 1);
+    entered_.wait();
+    const std::string listener = "application_name = 'possync cluster node-b'";
+    a.location()->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE " + listener);
+    REQUIRE(eventually([&] {
+      return a.location()->scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE " + listener) == 0;
+    }));
+  }
+  ~DeafListener() { release(); }
+  DeafListener(const DeafListener&) = delete;
+  DeafListener& operator=(const DeafListener&) = delete;
+
+  void release() {
+    if (done_) return;
+    done_ = true;
+    on_b_.set_hook({});
+    released_.count_down();
+  }
+
+ private:
+  Events& on_b_;
+  std::latch entered_{1};
+  std::latch released_{1};
+  bool done_ = false;
+};
+
 }  // namespace
 
 TEST_CASE("cluster[pg]: an order and its changes committed on one node reach the other, not itself",
@@ -258,21 +297,7 @@ TEST_CASE("cluster[pg]: after the listener lost its connection, what was committ
   // Hold B's listener inside its handler, kill its connection meanwhile, and
   // commit while it cannot hear: only the re-read after the reconnect can
   // bring these to B.
-  std::latch entered(1);
-  std::latch release(1);
-  on_b.set_hook([&](const ClusterEvent& e) {
-    if (e.kind == ClusterEvent::Kind::presence && e.presence.session == "gate") {
-      entered.count_down();
-      release.wait();
-    }
-  });
-  a.store().set_presence("gate", "main", 1);
-  entered.wait();
-  const std::string listener = "application_name = 'possync cluster node-b'";
-  a.location()->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE " + listener);
-  REQUIRE(eventually([&] {
-    return a.location()->scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE " + listener) == 0;
-  }));
+  DeafListener deaf(a, on_b);
 
   const auto missed = a.sent("counter-1", "gap-1", {"kitchen-1", "bar-1"});
   REQUIRE(a.deliver("kitchen-1", before).ok());
@@ -280,7 +305,7 @@ TEST_CASE("cluster[pg]: after the listener lost its connection, what was committ
   REQUIRE(eventually([&] {
     return a.location()->scalar("SELECT COUNT(*) FROM cluster_presence WHERE session = 'kitchen-1'") == 1;
   }));
-  release.count_down();
+  deaf.release();
 
   auto order = on_b.wait(order_event(missed));
   REQUIRE(order);
@@ -312,26 +337,12 @@ TEST_CASE("cluster[pg]: a revocation made while a node's listener was away is st
 
   // B's listener held inside its handler while its connection is killed:
   // the NOTIFY of the revocation below reaches nobody on B's side.
-  std::latch entered(1);
-  std::latch release(1);
-  on_b.set_hook([&](const ClusterEvent& e) {
-    if (e.kind == ClusterEvent::Kind::presence && e.presence.session == "gate") {
-      entered.count_down();
-      release.wait();
-    }
-  });
-  a.store().set_presence("gate", "main", 1);
-  entered.wait();
-  const std::string listener = "application_name = 'possync cluster node-b'";
-  a.location()->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE " + listener);
-  REQUIRE(eventually([&] {
-    return a.location()->scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE " + listener) == 0;
-  }));
+  DeafListener deaf(a, on_b);
   a.store().revoke_session("bar-1", 1012);
   REQUIRE(eventually([&] {
     return a.location()->scalar("SELECT COUNT(*) FROM cluster_revocations WHERE session = 'bar-1'") == 1;
   }));
-  release.count_down();
+  deaf.release();
 
   auto missed = on_b.wait(revoked("bar-1"));
   REQUIRE(missed);
