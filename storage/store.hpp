@@ -256,7 +256,7 @@ class Store {
 struct StoreOptions {
   std::size_t max_write_queue = 10000;
   std::size_t max_read_queue = 10000;
-  std::size_t max_batch = 512;   // requests per transaction (PostgreSQL: at most 64)
+  std::size_t max_batch = 512;   // requests per transaction
   int reader_threads = 2;
   // SQLite only. The WAL is copied into the database file by a checkpointer
   // thread of its own once this many pages were committed since its last

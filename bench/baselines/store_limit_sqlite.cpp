@@ -12,10 +12,10 @@
 //                  one history row per receiver; with --ack also each
 //                  receiver's ack (delivery update, history row; PostgreSQL
 //                  also touches the order row, SQLite no longer: migration 0002).
-//   --mode broker  the broker's own write rules (engine::send, and
-//                  engine::ack with --ack, on SqliteRows), one after the other in the
-//                  transaction as the writer thread runs them (no savepoint
-//                  unless a request fails): lookups and checks included.
+//   --mode broker  the broker's own order engine (storage/engine/batch.hpp:
+//                  load what the batch's sends and acks name, decide each by
+//                  its rule, write it all) on SqliteBatch, as the writer
+//                  thread runs a batch: lookups and checks included.
 //
 // With --ack a batch holds half sends, half acks of the previous batch's
 // orders, as the broker's queue does in a steady pairs run.
@@ -39,6 +39,7 @@
 #include "bench/common/sample_order.hpp"
 #include "storage/sqlite/db.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
+#include "storage/engine/rule_store.hpp"
 #include "storage/sqlite/writes.hpp"
 
 namespace {
@@ -186,20 +187,24 @@ int main(int argc, char** argv) {
     db.exec("PRAGMA foreign_keys=ON");
     if (db.exec_text("PRAGMA journal_mode") != "wal") throw std::runtime_error("the file is not in WAL mode");
 
-    storage::sqlite::SqliteRows rows(db);
+    storage::sqlite::SqliteBatch ops(db);
     // Each sender's receivers. Broker mode checks roles and shops: the sessions must exist.
     std::vector<std::vector<std::string>> to(static_cast<std::size_t>(a.senders));
-    db.exec("BEGIN IMMEDIATE");
-    for (int j = 0; j < a.senders; ++j) {
-      (void)storage::engine::put_session(
-          rows, storage::SessionUpdate{sender_name(j), std::nullopt, shop_name(j), true, false});
-      for (int i = 0; i < a.receivers; ++i) {
-        to[static_cast<std::size_t>(j)].push_back(receiver_name(j, i));
+    ops.begin();
+    {
+      storage::engine::BatchRows rows(ops, {}, {});
+      for (int j = 0; j < a.senders; ++j) {
         (void)storage::engine::put_session(
-            rows, storage::SessionUpdate{receiver_name(j, i), std::nullopt, shop_name(j), false, true});
+            rows, storage::SessionUpdate{sender_name(j), std::nullopt, shop_name(j), true, false});
+        for (int i = 0; i < a.receivers; ++i) {
+          to[static_cast<std::size_t>(j)].push_back(receiver_name(j, i));
+          (void)storage::engine::put_session(
+              rows, storage::SessionUpdate{receiver_name(j, i), std::nullopt, shop_name(j), false, true});
+        }
       }
+      ops.write(rows.changes());
     }
-    db.exec("COMMIT");
+    ops.commit();
 
     const std::string run = std::to_string(protocol::now_unix_ms());
     const std::size_t sends_per_batch = a.ack ? a.batch / 2 : a.batch;
@@ -214,39 +219,59 @@ int main(int argc, char** argv) {
     const auto deadline = start + std::chrono::duration<double>(a.seconds);
     while (Clock::now() < deadline) {
       const auto t0 = Clock::now();
-      db.query("BEGIN IMMEDIATE").run();
+      ops.begin();
+      // Broker mode: the engine's batch, as the writer runs it (load what
+      // the requests name, decide each in turn, write it all).
+      std::vector<storage::engine::requests::Send> sends;
       for (std::size_t i = 0; i < sends_per_batch; ++i) {
         const int j = static_cast<int>(seq % a.senders);
         const std::string sender = sender_name(j);
         const auto& receivers = to[static_cast<std::size_t>(j)];
         const std::string ref = "limit-" + run + "-" + sender + "-" + std::to_string(seq++);
         const std::string order = bench::sample_order_json(a.lines, seq);
-        std::int64_t order_id = 0;
         if (broker) {
-          storage::SendRequest request{sender, ref, receivers, protocol::Mode::copy, order, a.lines};
-          auto sent = storage::engine::send(rows, request);
-          if (!sent) throw std::runtime_error("send refused: " + sent.error().message);
-          order_id = sent.value().order.order_id;
+          sends.push_back({storage::SendRequest{sender, ref, receivers, protocol::Mode::copy, order, a.lines}});
           tally.rows += 1 + 2 * static_cast<std::int64_t>(receivers.size());
         } else {
-          order_id = raw_send(db, shop_name(j), sender, ref, receivers, order, a.lines, tally);
+          const std::int64_t order_id = raw_send(db, shop_name(j), sender, ref, receivers, order, a.lines, tally);
+          if (a.ack) {
+            for (const auto& receiver : receivers) next_acks.push_back({order_id, receiver});
+          }
         }
         ++tally.orders;
-        if (a.ack) {
-          for (const auto& receiver : receivers) next_acks.push_back({order_id, receiver});
-        }
       }
-      for (const auto& ack : acks) {
-        if (broker) {
-          auto acked = storage::engine::ack(rows, ack.receiver, ack.order_id);
+      if (broker) {
+        storage::engine::Wants wants;
+        for (const auto& send : sends) send.want(wants);
+        std::vector<storage::engine::requests::Ack> ack_requests;
+        for (const auto& ack : acks) {
+          ack_requests.push_back({ack.receiver, ack.order_id});
+          ack_requests.back().want(wants);
+        }
+        storage::engine::Found found;
+        ops.load(wants, found);
+        storage::engine::BatchRows rows(ops, wants, std::move(found));
+        for (const auto& send : sends) {
+          auto sent = send.decide(rows);
+          if (!sent) throw std::runtime_error("send refused: " + sent.error().message);
+          if (a.ack) {
+            for (const auto& receiver : send.request.to) next_acks.push_back({sent.value().order.order_id, receiver});
+          }
+        }
+        for (const auto& ack : ack_requests) {
+          auto acked = ack.decide(rows);
           if (!acked) throw std::runtime_error("ack refused: " + acked.error().message);
           tally.rows += 2;
-        } else {
-          raw_ack(db, ack.order_id, ack.receiver, tally);
+          ++tally.acks;
         }
-        ++tally.acks;
+        ops.write(rows.changes());
+      } else {
+        for (const auto& ack : acks) {
+          raw_ack(db, ack.order_id, ack.receiver, tally);
+          ++tally.acks;
+        }
       }
-      db.query("COMMIT").run();
+      ops.commit();
       commit_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       acks.swap(next_acks);
       next_acks.clear();

@@ -1,6 +1,7 @@
-// The queued requests of a store (both backends): a request's work on the
-// context its thread provides (the SQLite writer's connection, a PostgreSQL
-// transaction …) and its callback, answered exactly once.
+// The queued reads of a store (both backends): a request's work on the
+// context its reader thread provides (a SQLite connection, a PostgreSQL
+// transaction) and its callback, answered exactly once. Writes are the
+// order engine's (batch.hpp).
 #pragma once
 
 #include <cstdio>
@@ -17,8 +18,7 @@ template <class Context>
 class Job {
  public:
   virtual ~Job() = default;
-  // Runs the request; true when it succeeded (the writer then keeps its
-  // changes, otherwise it rolls back what the request wrote).
+  // Runs the request; true when it succeeded.
   virtual bool execute(Context& context) = 0;
   // The request failed by an exception; complete() will answer `error`.
   virtual void set_error(Error error) = 0;
@@ -27,6 +27,17 @@ class Job {
   // Answers the callback with `error`, whatever execute() produced.
   virtual void fail(Error error) noexcept = 0;
 };
+
+// Answers a store callback, which must not throw (store.hpp); one that does
+// must not take the store's thread down with it.
+template <class T>
+void answer(Callback<T>& cb, Result<T> result) noexcept {
+  try {
+    if (cb) cb(std::move(result));
+  } catch (...) {
+    std::fputs("possync storage: a store callback threw an exception; ignored\n", stderr);
+  }
+}
 
 // A request of type T: its body and its callback.
 template <class T, class Context>
@@ -41,24 +52,14 @@ class TypedJob final : public Job<Context> {
   void set_error(Error error) override { result_.emplace(std::move(error)); }
   void complete() noexcept override {
     if (result_) {
-      answer(std::move(*result_));
+      answer(cb_, std::move(*result_));
     } else {
-      answer(Error{ErrorCode::internal, "store error: request completed without running"});
+      answer<T>(cb_, Error{ErrorCode::internal, "store error: request completed without running"});
     }
   }
-  void fail(Error error) noexcept override { answer(std::move(error)); }
+  void fail(Error error) noexcept override { answer<T>(cb_, std::move(error)); }
 
  private:
-  void answer(Result<T> result) noexcept {
-    try {
-      if (cb_) cb_(std::move(result));
-    } catch (...) {
-      // Callbacks must not throw (store.hpp); one that does must not take
-      // the store's thread down with it.
-      std::fputs("possync storage: a store callback threw an exception; ignored\n", stderr);
-    }
-  }
-
   std::function<Result<T>(Context&)> body_;
   Callback<T> cb_;
   std::optional<Result<T>> result_;

@@ -29,13 +29,13 @@ Result<SendOutcome> existing(RowOps& ops, std::int64_t order_id) {
 }
 
 // Moves one delivery and returns the change for the router.
-StatusChange change_delivery(RowOps& ops, const OrderState& order, const std::string& receiver, Status from, Status to,
+StatusChange change_delivery(RowOps& ops, const OrderRecord& order, const std::string& receiver, Status from, Status to,
                              const std::string& by, const std::optional<std::string>& reason, const std::string& at) {
   ops.move_delivery(order.order_id, receiver, from, to, by, reason, at);
   StatusChange change;
   change.order_id = order.order_id;
   change.shop = order.shop;
-  change.sender = order.sender;
+  change.sender = order.from;
   change.session = receiver;
   change.status = to;
   change.at = at;
@@ -47,7 +47,7 @@ StatusChange change_delivery(RowOps& ops, const OrderState& order, const std::st
 // The common start of ack/deliver/reject: the caller holds the receiver
 // role, and the order has a delivery for it.
 struct ReceiverTarget {
-  OrderState order;
+  OrderRecord order;
   Status status = Status::sent;
 };
 Result<ReceiverTarget> receiver_target(RowOps& ops, const std::string& receiver, std::int64_t order_id) {
@@ -55,11 +55,11 @@ Result<ReceiverTarget> receiver_target(RowOps& ops, const std::string& receiver,
   if (!session || !session->receiver) {
     return error(ErrorCode::forbidden, "session " + receiver + " lacks the receiver role");
   }
-  auto order = ops.order_state(order_id);
+  auto order = ops.order(order_id);
   if (!order) return error(ErrorCode::not_found, order_not_found(order_id));
-  auto mine = std::find_if(order->deliveries.begin(), order->deliveries.end(),
-                           [&](const OrderState::Delivery& d) { return d.receiver == receiver; });
-  if (mine == order->deliveries.end()) return error(ErrorCode::not_found, order_not_found(order_id));
+  auto mine = std::find_if(order->receivers.begin(), order->receivers.end(),
+                           [&](const ReceiverStatus& d) { return d.session == receiver; });
+  if (mine == order->receivers.end()) return error(ErrorCode::not_found, order_not_found(order_id));
   const Status status = mine->status;
   return ReceiverTarget{std::move(*order), status};
 }
@@ -138,14 +138,14 @@ Result<TransitionOutcome> ack(RowOps& ops, const std::string& receiver, std::int
 Result<TransitionOutcome> deliver(RowOps& ops, const std::string& receiver, std::int64_t order_id) {
   auto target = receiver_target(ops, receiver, order_id);
   if (!target) return target.error();
-  const OrderState& order = target.value().order;
+  const OrderRecord& order = target.value().order;
   const Status current = target.value().status;
 
   TransitionOutcome outcome;
   outcome.order_id = order_id;
   if (current == Status::delivered) {
     outcome.duplicate = true;
-    outcome.order_json = ops.order_json(order_id);
+    outcome.order_json = order.order_json;
     return outcome;
   }
   if (!protocol::can_transition(current, Status::delivered)) return final_conflict(order_id, current);
@@ -155,17 +155,18 @@ Result<TransitionOutcome> deliver(RowOps& ops, const std::string& receiver, std:
       change_delivery(ops, order, receiver, current, Status::delivered, receiver, std::nullopt, at));
   if (order.mode == Mode::claim) {
     // Whoever reaches here first for a claim order wins: the writer is the
-    // only one changing deliveries (SQLite), or holds their locks since
-    // order_state (PostgreSQL), so every later deliver finds its own
-    // delivery already `taken`.
-    for (const auto& other : order.deliveries) {
-      if (other.receiver == receiver || protocol::is_final(other.status)) continue;
+    // only one changing deliveries (SQLite), or holds their locks since it
+    // read the order (PostgreSQL), and a later deliver of the same batch
+    // reads this one's changes: every later deliver finds its own delivery
+    // already `taken`.
+    for (const auto& other : order.receivers) {
+      if (other.session == receiver || protocol::is_final(other.status)) continue;
       outcome.changes.push_back(
-          change_delivery(ops, order, other.receiver, other.status, Status::taken, receiver, std::nullopt, at));
+          change_delivery(ops, order, other.session, other.status, Status::taken, receiver, std::nullopt, at));
     }
   }
   ops.touch_order(order_id, at);
-  outcome.order_json = ops.order_json(order_id);
+  outcome.order_json = order.order_json;
   return outcome;
 }
 
@@ -192,11 +193,11 @@ Result<TransitionOutcome> reject(RowOps& ops, const std::string& receiver, std::
 }
 
 Result<TransitionOutcome> cancel(RowOps& ops, const std::string& sender, std::int64_t order_id) {
-  auto order = ops.order_state(order_id);
+  auto order = ops.order(order_id);
   if (!order) return error(ErrorCode::not_found, order_not_found(order_id));
-  if (order->sender != sender) {
-    const bool is_receiver = std::any_of(order->deliveries.begin(), order->deliveries.end(),
-                                         [&](const OrderState::Delivery& d) { return d.receiver == sender; });
+  if (order->from != sender) {
+    const bool is_receiver = std::any_of(order->receivers.begin(), order->receivers.end(),
+                                         [&](const ReceiverStatus& d) { return d.session == sender; });
     if (is_receiver) {
       return error(ErrorCode::forbidden, "only the sender of order " + std::to_string(order_id) + " may cancel it");
     }
@@ -206,16 +207,16 @@ Result<TransitionOutcome> cancel(RowOps& ops, const std::string& sender, std::in
   TransitionOutcome outcome;
   outcome.order_id = order_id;
   const std::string at = now();
-  for (const auto& delivery : order->deliveries) {
+  for (const auto& delivery : order->receivers) {
     if (protocol::is_final(delivery.status)) continue;
     outcome.changes.push_back(
-        change_delivery(ops, *order, delivery.receiver, delivery.status, Status::cancelled, sender, std::nullopt, at));
+        change_delivery(ops, *order, delivery.session, delivery.status, Status::cancelled, sender, std::nullopt, at));
   }
   if (outcome.changes.empty()) {
     return error(ErrorCode::conflict, "every delivery of order " + std::to_string(order_id) + " is final");
   }
   ops.touch_order(order_id, at);
-  outcome.receivers = ops.receivers(order_id);
+  outcome.receivers = ops.order(order_id).value_or(OrderRecord{}).receivers;
   return outcome;
 }
 

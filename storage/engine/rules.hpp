@@ -2,15 +2,14 @@
 // checks of a send (roles, shops, receivers), the idempotence of a repeated
 // (sender, ref), the transitions of ack, deliver, reject and cancel (claim
 // mode included), the history entry of each change, and the session writes.
-// A backend provides only the row operations (RowOps), run inside its
-// writer's transaction; the functions here decide what to read and write,
-// and what to answer.
+// They work on RowOps (the engine's BatchRows, batch.hpp); the functions
+// here decide what to read and write, and what to answer.
 //
 // Contract of every function: it reads before its first write, and returns
 // an Error (forbidden, not_found, conflict, bad_request) only before that
 // first write, so a refused request leaves nothing behind without a
-// savepoint (the writers count on it, and check it). RowOps failures throw
-// and are the writer's to handle. Writer thread only.
+// savepoint (the engine counts on it). RowOps failures throw and are the
+// engine's to handle. Writer thread only.
 #pragma once
 
 #include <cstdint>
@@ -23,21 +22,8 @@
 
 namespace possync::storage::engine {
 
-// An order as a transition sees it: its head and every delivery, in the
-// order of the send's `to` list.
-struct OrderState {
-  struct Delivery {
-    std::string receiver;
-    Status status = Status::sent;
-  };
-  std::int64_t order_id = 0;
-  std::string shop;
-  std::string sender;
-  Mode mode = Mode::copy;
-  std::vector<Delivery> deliveries;
-};
-
-// The row operations of one backend, on its writer's open transaction.
+// The rows the rules work on: one batch's view of the database
+// (batch.hpp's BatchRows), its writes recorded for the backend.
 class RowOps {
  public:
   virtual ~RowOps() = default;
@@ -64,14 +50,11 @@ class RowOps {
   virtual std::unordered_map<std::string, SessionEntry> sessions(const std::vector<std::string>& ids) = 0;
   virtual std::optional<SessionEntry> session(const std::string& id) = 0;
   virtual std::optional<std::int64_t> order_by_ref(const std::string& sender, const std::string& ref) = 0;
-  // The order with its receivers (the original answered to a repeated send).
-  virtual std::optional<OrderRecord> order(std::int64_t order_id) = 0;
-  // The order's head and deliveries; a backend shared by several writers
-  // locks the deliveries for the rest of the transaction here, before any
+  // The order with every receiver, in `to` order (as stored, with the
+  // batch's changes so far). Where several writers share the database, the
+  // order's deliveries are locked until the transaction ends, before any
   // decision is made about them. nullopt: no such order.
-  virtual std::optional<OrderState> order_state(std::int64_t order_id) = 0;
-  virtual std::string order_json(std::int64_t order_id) = 0;
-  virtual std::vector<ReceiverStatus> receivers(std::int64_t order_id) = 0;
+  virtual std::optional<OrderRecord> order(std::int64_t order_id) = 0;
 
   // ---- writes --------------------------------------------------------------
   // The order's row (order_id not set yet); its id, or nullopt when another

@@ -58,6 +58,14 @@ PgStore::PgStore(std::string url, std::string channel, Connection writer, std::v
       options_(options),
       writer_conn_(std::move(writer)),
       reader_conns_(std::move(readers)),
+      batch_rows_(writer_conn_, channel_,
+                  PgBatch::Hooks{[this] { return node_id(); },
+                                 [this](const std::string& reason) {
+                                   // The loop or reconnect() opens a new one.
+                                   writer_conn_.reset();
+                                   set_connection_error(reason);
+                                 },
+                                 [this] { return reconnect_writer(); }}),
       write_queue_(options.max_write_queue),
       read_queue_(options.max_read_queue) {
   readers_up_ = static_cast<int>(reader_conns_.size());
@@ -102,10 +110,10 @@ StoreStats PgStore::stats() const {
   StoreStats stats;
   stats.write_queue_depth = write_queue_.size();
   stats.read_queue_depth = read_queue_.size();
-  stats.writable = !write_queue_.closed() && writer_up_.load() && !last_batch_failed_.load();
-  stats.batches_committed = batches_committed_.load();
-  stats.writes_committed = writes_committed_.load();
-  stats.batches_failed = batches_failed_.load();
+  stats.writable = !write_queue_.closed() && writer_up_.load() && !writer_stats_.last_batch_failed.load();
+  stats.batches_committed = writer_stats_.batches_committed.load();
+  stats.writes_committed = writer_stats_.writes_committed.load();
+  stats.batches_failed = writer_stats_.batches_failed.load();
   stats.write_probes = write_probes_.load();
   return stats;
 }
@@ -129,9 +137,7 @@ void PgStore::set_connection_error(std::string reason) {
 // ---------------------------------------------------------------------------
 // Queues
 
-template <class T, class Body>
-void PgStore::enqueue_write(Body body, Callback<T> cb) {
-  WriteJobPtr job = std::make_unique<engine::TypedJob<T, WriteContext>>(std::move(body), std::move(cb));
+void PgStore::enqueue_write(engine::WriteJobPtr job) {
   const auto intake = write_queue_.push(job, [this] { return writer_up_.load(); });
   if (intake == engine::Intake::queued) return;
   job->fail(engine::refused(intake, "write", intake == engine::Intake::down ? connection_error() : ""));

@@ -4,11 +4,13 @@
 // draining close, StoreStats) and adds what a shared database needs:
 //
 //  * One writer thread with its own connection commits queued writes in
-//    groups: one transaction per batch, a SAVEPOINT per request, pg_notify
-//    of the history rows the batch wrote in the same transaction, the
-//    callbacks after COMMIT in queue order. A serialization failure or
-//    deadlock (two nodes touching the same orders) reruns the batch, up to
-//    kMaxBatchAttempts times; then each request gets `unavailable`.
+//    groups through the order engine (storage/engine/batch.hpp, PgBatch in
+//    writes.hpp): one transaction and a handful of set-based statements per
+//    batch, pg_notify of the history rows the batch wrote in the same
+//    transaction, the callbacks after COMMIT in queue order. A
+//    serialization failure or deadlock (two nodes touching the same
+//    orders), or another node storing the same ref first, reruns the batch,
+//    up to kMaxBatchAttempts times; then each request gets `unavailable`.
 //  * Reader threads, each with its own connection; every read is one
 //    REPEATABLE READ, READ ONLY transaction.
 //  * Outage: a connection that breaks is dropped and reopened by its own
@@ -50,18 +52,9 @@
 
 namespace possync::storage::postgres {
 
-// When a batch runs carefully (writer.cpp: after a refused or failing
-// request), every request runs in a SAVEPOINT, a subtransaction with an XID
-// of its own once it writes. A backend caches 64 of them (PGPROC_MAX_CACHED_SUBXIDS);
-// past that its snapshots overflow into pg_subtrans lookups, for every
-// session of the server. bench/baselines/store_limit_pg.sh measured 154
-// orders/s at 512 per transaction, 294 at 64: the writer puts at most this
-// many requests in one transaction, whatever StoreOptions::max_batch says.
-inline constexpr std::size_t kMaxRequestsPerTransaction = 64;
-
 class Cluster;
 
-class PgStore final : public engine::RuleStore<PgStore, WriteContext, PgRows> {
+class PgStore final : public engine::RuleStore<PgStore> {
  public:
   static constexpr int kMaxBatchAttempts = 5;
 
@@ -97,30 +90,21 @@ class PgStore final : public engine::RuleStore<PgStore, WriteContext, PgRows> {
   const std::string& channel() const noexcept { return channel_; }
 
  private:
-  friend class engine::RuleStore<PgStore, WriteContext, PgRows>;
-  using WriteJob = engine::Job<WriteContext>;
+  friend class engine::RuleStore<PgStore>;
   using ReadJob = engine::Job<pqxx::transaction_base>;
-  using WriteJobPtr = std::unique_ptr<WriteJob>;
   using ReadJobPtr = std::unique_ptr<ReadJob>;
   using Connection = std::unique_ptr<pqxx::connection>;
-  // `careful`: the plain attempt met a refused or failing request, and the
-  // batch must run again with a savepoint per request (try_batch).
-  enum class BatchResult { committed, retry, careful, connection_lost, in_doubt, failed };
 
   PgStore(std::string url, std::string channel, Connection writer, std::vector<Connection> readers,
           const StoreOptions& options);
 
-  template <class T, class Body>
-  void enqueue_write(Body body, Callback<T> cb);
+  void enqueue_write(engine::WriteJobPtr job);
   template <class T, class Body>
   void enqueue_read(Body body, Callback<T> cb);
 
   void writer_loop();
   bool reconnect_writer();
   void probe_writer() noexcept;
-  void run_batch(std::vector<WriteJobPtr>& batch);
-  BatchResult try_batch(std::vector<WriteJobPtr>& batch, std::string& reason, bool careful);
-  void fail_batch(std::vector<WriteJobPtr>& batch, const std::string& reason);
   void fail_queued_writes();
 
   void reader_loop(std::size_t index);
@@ -140,16 +124,14 @@ class PgStore final : public engine::RuleStore<PgStore, WriteContext, PgRows> {
   Connection writer_conn_;              // writer thread only (after construction)
   std::vector<Connection> reader_conns_;  // reader i: element i, that thread only
 
-  engine::WorkQueue<WriteJob> write_queue_;
+  PgBatch batch_rows_;  // the writer's engine backend, on writer_conn_
+  engine::WorkQueue<engine::WriteJob> write_queue_;
   engine::WorkQueue<ReadJob> read_queue_;
 
   std::atomic<bool> writer_up_{true};
   std::atomic<int> readers_up_{0};
-  std::atomic<std::uint64_t> batches_committed_{0};
-  std::atomic<std::uint64_t> writes_committed_{0};
-  std::atomic<std::uint64_t> batches_failed_{0};
-  std::atomic<std::uint64_t> write_probes_{0};  // probes while last_batch_failed_
-  std::atomic<bool> last_batch_failed_{false};
+  engine::WriterStats writer_stats_;
+  std::atomic<std::uint64_t> write_probes_{0};  // probes while the last batch failed
 
   mutable std::mutex state_mutex_;  // guards the fields below
   std::string connection_error_;    // why the last connection attempt failed

@@ -93,33 +93,51 @@ std::optional<protocol::SessionEntry> find_session(pqxx::transaction_base& tx, c
   return read_session(r[0]);
 }
 
-std::string text_array(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
+void ArrayLiteral::separate() {
+  if (text_.size() > 1) text_ += ',';
+}
+
+void ArrayLiteral::add(std::string_view text) {
+  separate();
+  text_ += '"';
+  for (char c : text) {
+    if (c == '"' || c == '\\') text_ += '\\';
+    text_ += c;
   }
-  return out + "}";
+  text_ += '"';
+}
+
+void ArrayLiteral::add(std::int64_t number) {
+  separate();
+  text_ += std::to_string(number);
+}
+
+void ArrayLiteral::add_null() {
+  separate();
+  text_ += "NULL";
+}
+
+std::string ArrayLiteral::take() {
+  text_ += '}';
+  return std::move(text_);
+}
+
+std::string text_array(const std::vector<std::string>& values) {
+  ArrayLiteral out;
+  for (const auto& value : values) out.add(std::string_view(value));
+  return out.take();
 }
 
 std::string status_array(const std::vector<Status>& statuses) {
-  std::vector<std::string> names;
-  for (Status s : statuses) names.emplace_back(protocol::to_string(s));
-  return text_array(names);
+  ArrayLiteral out;
+  for (Status s : statuses) out.add(protocol::to_string(s));
+  return out.take();
 }
 
 std::string id_array(const std::vector<std::int64_t>& ids) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i) out += ',';
-    out += std::to_string(ids[i]);
-  }
-  return out + "}";
+  ArrayLiteral out;
+  for (const auto id : ids) out.add(id);
+  return out.take();
 }
 
 }  // namespace possync::storage::postgres

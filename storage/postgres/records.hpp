@@ -37,8 +37,24 @@ std::optional<protocol::OrderRecord> load_order(pqxx::transaction_base& tx, std:
 std::optional<protocol::SessionEntry> find_session(pqxx::transaction_base& tx, const std::string& session);
 protocol::SessionEntry read_session(const pqxx::row& row);
 
-// PostgreSQL array literals for a $n::text[] / $n::bigint[] parameter.
-// Every element is quoted and escaped, so any text is safe inside.
+// A PostgreSQL array literal for a $n::text[] / $n::bigint[] / $n::int[]
+// parameter, built element by element. Text is quoted and escaped, so any
+// text is safe inside; NULL is an element of its own.
+class ArrayLiteral {
+ public:
+  void add(std::string_view text);
+  void add(std::int64_t number);
+  void add_null();
+  void add(const std::optional<std::string>& text) { text ? add(std::string_view(*text)) : add_null(); }
+  // The literal; the builder is spent.
+  std::string take();
+
+ private:
+  void separate();
+  std::string text_ = "{";
+};
+
+// Whole-vector shorthands of ArrayLiteral.
 std::string text_array(const std::vector<std::string>& values);
 std::string status_array(const std::vector<protocol::Status>& statuses);
 std::string id_array(const std::vector<std::int64_t>& ids);

@@ -48,38 +48,50 @@ constexpr Statement kStatements[] = {
      " WHERE order_id = $1 ORDER BY id"},
 
     // ---- writes
-    {stmt::kOrderByRef, "SELECT order_id FROM sync_orders WHERE sender = $1 AND ref = $2"},
-    // A concurrent send of the same (sender, ref) from another node waits
-    // here for that node's transaction and then inserts nothing: the caller
-    // re-reads and answers duplicate.
-    {stmt::kInsertOrder,
-     "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at,"
-     " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+    // The (sender, ref) pairs of a batch's sends that are stored already.
+    {stmt::kOrdersByRefs,
+     "SELECT o.sender, o.ref, o.order_id FROM sync_orders o"
+     " JOIN unnest($1::text[], $2::text[]) AS k(sender, ref) ON o.sender = k.sender AND o.ref = k.ref"},
+    // The batch's orders with every delivery, the deliveries locked until
+    // the writer's transaction ends: transitions of one order are
+    // serialized across nodes (the claim is decided by whoever locks first;
+    // the other reads the result). Locked in order_id order, as every
+    // node's batch does: two batches wait for each other, never deadlock.
+    {stmt::kLockOrders,
+     "SELECT " POSSYNC_PG_ORDER_COLUMNS ", d.receiver, d.status, d.updated_at FROM deliveries d"
+     " JOIN sync_orders o ON o.order_id = d.order_id"
+     " WHERE d.order_id = ANY($1::bigint[]) ORDER BY d.order_id, d.position FOR UPDATE OF d"},
+    {stmt::kNewOrderIds,
+     "SELECT nextval(pg_get_serial_sequence('sync_orders', 'order_id')) FROM generate_series(1, $1::int)"},
+    // A send of the same (sender, ref) by another node waits here for that
+    // node's transaction and then inserts nothing: fewer ids come back,
+    // and the batch runs again (its load then finds the other's order).
+    {stmt::kInsertOrders,
+     "INSERT INTO sync_orders (order_id, shop, sender, sender_name, ref, mode, order_json, line_count, created_at,"
+     " updated_at) OVERRIDING SYSTEM VALUE"
+     " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+     " $8::int[], $9::text[], $10::text[])"
      " ON CONFLICT ON CONSTRAINT sync_orders_sender_ref DO NOTHING RETURNING order_id"},
     {stmt::kInsertDeliveries,
      "INSERT INTO deliveries (order_id, receiver, position, status, updated_at)"
-     " SELECT $1, r.receiver, r.ordinality - 1, 'sent', $3"
-     " FROM unnest($2::text[]) WITH ORDINALITY AS r(receiver, ordinality)"},
-    {stmt::kInsertCreationHistory,
-     "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)"
-     " SELECT $1, r.receiver, NULL, 'sent', $3, NULL, $4, $5"
-     " FROM unnest($2::text[]) WITH ORDINALITY AS r(receiver, ordinality) ORDER BY r.ordinality"
-     " RETURNING id"},
+     " SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[])"},
+    // Each row names its status before: a row that has another is not
+    // updated, and the count tells.
+    {stmt::kMoveDeliveries,
+     "UPDATE deliveries d SET status = m.to_status, updated_at = m.at"
+     " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])"
+     " AS m(order_id, receiver, from_status, to_status, at)"
+     " WHERE d.order_id = m.order_id AND d.receiver = m.receiver AND d.status = m.from_status"},
+    // In the batch's order: ids grow as the changes were made.
     {stmt::kInsertHistory,
      "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)"
-     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"},
-    // Every delivery of the order, locked until the writer's transaction
-    // ends: transitions of one order are serialized across nodes (the claim
-    // is decided by whoever locks first; the other reads the result). Each
-    // row also carries the order's head, so one round trip serves both.
-    {stmt::kLockOrder,
-     "SELECT d.receiver, d.status, o.shop, o.sender, o.mode FROM deliveries d"
-     " JOIN sync_orders o ON o.order_id = d.order_id"
-     " WHERE d.order_id = $1 ORDER BY d.position FOR UPDATE OF d"},
-    {stmt::kUpdateDelivery,
-     "UPDATE deliveries SET status = $1, updated_at = $2 WHERE order_id = $3 AND receiver = $4 AND status = $5"},
-    {stmt::kTouchOrder, "UPDATE sync_orders SET updated_at = $1 WHERE order_id = $2"},
-    {stmt::kOrderJson, "SELECT order_json FROM sync_orders WHERE order_id = $1"},
+     " SELECT h.order_id, h.receiver, h.from_status, h.to_status, h.by_session, h.reason, h.at, $8"
+     " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
+     " WITH ORDINALITY AS h(order_id, receiver, from_status, to_status, by_session, reason, at, n)"
+     " ORDER BY h.n RETURNING id"},
+    {stmt::kTouchOrders,
+     "UPDATE sync_orders o SET updated_at = t.at FROM unnest($1::bigint[], $2::text[]) AS t(order_id, at)"
+     " WHERE o.order_id = t.order_id"},
     {stmt::kInsertSession,
      "INSERT INTO sessions (id, name, shop, sender, receiver, token_hash, created_at, updated_at)"
      " VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING RETURNING id"},

@@ -41,15 +41,15 @@ inline constexpr const char* kInbox = "inbox";
 inline constexpr const char* kOutbox = "outbox";
 inline constexpr const char* kHistoryOf = "history_of";
 // writes
-inline constexpr const char* kOrderByRef = "order_by_ref";
-inline constexpr const char* kInsertOrder = "insert_order";
+// The order engine's batch (writes.cpp): each one statement for a whole batch.
+inline constexpr const char* kOrdersByRefs = "orders_by_refs";
+inline constexpr const char* kLockOrders = "lock_orders";
+inline constexpr const char* kNewOrderIds = "new_order_ids";
+inline constexpr const char* kInsertOrders = "insert_orders";
 inline constexpr const char* kInsertDeliveries = "insert_deliveries";
-inline constexpr const char* kInsertCreationHistory = "insert_creation_history";
+inline constexpr const char* kMoveDeliveries = "move_deliveries";
 inline constexpr const char* kInsertHistory = "insert_history";
-inline constexpr const char* kLockOrder = "lock_order";
-inline constexpr const char* kUpdateDelivery = "update_delivery";
-inline constexpr const char* kTouchOrder = "touch_order";
-inline constexpr const char* kOrderJson = "order_json";
+inline constexpr const char* kTouchOrders = "touch_orders";
 inline constexpr const char* kInsertSession = "insert_session";
 inline constexpr const char* kUpdateSession = "update_session";
 inline constexpr const char* kRotateToken = "rotate_token";

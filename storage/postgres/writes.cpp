@@ -1,10 +1,10 @@
-// The PostgreSQL rows behind the write rules of storage/engine/rules.hpp,
-// and the checks only PostgreSQL needs (text cannot hold U+0000).
 #include "storage/postgres/writes.hpp"
 
 #include <stdexcept>
 #include <utility>
 
+#include "storage/postgres/connection.hpp"
+#include "storage/postgres/feed.hpp"
 #include "storage/postgres/records.hpp"
 #include "storage/postgres/statements.hpp"
 
@@ -12,17 +12,16 @@ namespace possync::storage::postgres {
 
 namespace {
 
+using engine::SessionWrite;
 using protocol::Status;
 
 Error error(ErrorCode code, std::string message) { return Error{code, std::move(message)}; }
-
-std::string status_text(Status status) { return std::string(protocol::to_string(status)); }
 
 }  // namespace
 
 // SQLite would keep a NUL; PostgreSQL cannot, and must not look up a
 // truncated ref (it would answer another order as the duplicate).
-std::optional<Error> PgRows::refuse_send(const SendRequest& request) {
+std::optional<Error> PgBatch::refuse_send(const SendRequest& request) {
   if (has_nul(request.ref)) return error(ErrorCode::bad_request, "ref: must not contain U+0000");
   if (has_nul(request.sender)) return error(ErrorCode::forbidden, "session lacks the sender role");
   for (std::size_t i = 0; i < request.to.size(); ++i) {
@@ -33,114 +32,249 @@ std::optional<Error> PgRows::refuse_send(const SendRequest& request) {
   return std::nullopt;
 }
 
-std::optional<Error> PgRows::refuse_reason(const std::optional<std::string>& reason) {
+std::optional<Error> PgBatch::refuse_reason(const std::optional<std::string>& reason) {
   if (reason && has_nul(*reason)) return error(ErrorCode::bad_request, "reason: must not contain U+0000");
   return std::nullopt;
 }
 
-std::optional<Error> PgRows::refuse_session_update(const SessionUpdate& update) {
+std::optional<Error> PgBatch::refuse_session_update(const SessionUpdate& update) {
   if (update.name && has_nul(*update.name)) return error(ErrorCode::bad_request, "name: must not contain U+0000");
   return std::nullopt;
 }
 
-std::unordered_map<std::string, SessionEntry> PgRows::sessions(const std::vector<std::string>& ids) {
-  std::unordered_map<std::string, SessionEntry> out;
-  for (const auto& row : ctx_.tx.exec_prepared(stmt::kSessionsByIds, text_array(ids))) {
-    SessionEntry entry = read_session(row);
-    out.emplace(entry.session, std::move(entry));
+// ---------------------------------------------------------------------------
+
+pqxx::work& PgBatch::tx() {
+  if (!tx_) throw std::logic_error("no open transaction");
+  return *tx_;
+}
+
+void PgBatch::begin() {
+  tx_.reset();
+  if (!conn_) throw pqxx::broken_connection("no connection to the database");
+  tx_.emplace(*conn_);
+  node_ = hooks_.node ? hooks_.node() : std::nullopt;
+}
+
+void PgBatch::commit() {
+  tx().commit();
+  tx_.reset();
+}
+
+void PgBatch::rollback() noexcept {
+  try {
+    if (tx_) tx_->abort();
+  } catch (...) {
+    // A broken connection: nothing to roll back on the server.
   }
-  return out;
+  tx_.reset();
 }
 
-std::optional<SessionEntry> PgRows::session(const std::string& id) { return find_session(ctx_.tx, id); }
-
-std::optional<std::int64_t> PgRows::order_by_ref(const std::string& sender, const std::string& ref) {
-  const pqxx::result r = ctx_.tx.exec_prepared(stmt::kOrderByRef, sender, ref);
-  if (r.empty()) return std::nullopt;
-  return r[0][0].as<std::int64_t>();
+engine::Failure PgBatch::classify_current() const noexcept {
+  switch (postgres::classify_current()) {
+    case Failure::connection:
+      return engine::Failure::connection;
+    case Failure::retry:
+      return engine::Failure::retry;
+    case Failure::busy:
+      return engine::Failure::batch;
+    case Failure::other:
+      break;
+  }
+  return engine::Failure::request;
 }
 
-std::optional<OrderRecord> PgRows::order(std::int64_t order_id) { return load_order(ctx_.tx, order_id); }
+void PgBatch::connection_lost(const std::string& reason) {
+  tx_.reset();
+  if (hooks_.lost) hooks_.lost(reason);
+}
 
-// Locks the order's deliveries (FOR UPDATE OF d): two nodes deciding about
-// one order take turns.
-std::optional<engine::OrderState> PgRows::order_state(std::int64_t order_id) {
-  std::optional<engine::OrderState> out;
-  for (const auto& row : ctx_.tx.exec_prepared(stmt::kLockOrder, order_id)) {
-    if (!out) {
-      out.emplace();
-      out->order_id = order_id;
-      out->shop = row[2].as<std::string>();
-      out->sender = row[3].as<std::string>();
-      out->mode = protocol::parse_mode(row[4].as<std::string>()).value_or(Mode::copy);
+bool PgBatch::reconnect() { return hooks_.reconnect && hooks_.reconnect(); }
+
+// ---------------------------------------------------------------------------
+// Reads: three statements at most, whatever the batch holds.
+
+// Text with a NUL cannot be stored here, so no row has it: such keys are
+// left out (found absent), and the rules refuse their requests.
+void PgBatch::load(const engine::Wants& wants, engine::Found& found) {
+  pqxx::work& t = tx();
+  ArrayLiteral sessions;
+  std::size_t session_count = 0;
+  for (const auto& id : wants.sessions) {
+    if (has_nul(id)) continue;
+    sessions.add(std::string_view(id));
+    ++session_count;
+  }
+  if (session_count > 0) {
+    for (const auto& row : t.exec_prepared(stmt::kSessionsByIds, sessions.take())) {
+      found.sessions.push_back(read_session(row));
     }
-    out->deliveries.push_back({row[0].as<std::string>(), status_field(row[1])});
+  }
+  ArrayLiteral senders;
+  ArrayLiteral refs;
+  std::size_t ref_count = 0;
+  for (const auto& key : wants.refs) {
+    if (has_nul(key.sender) || has_nul(key.ref)) continue;
+    senders.add(std::string_view(key.sender));
+    refs.add(std::string_view(key.ref));
+    ++ref_count;
+  }
+  if (ref_count > 0) {
+    for (const auto& row : t.exec_prepared(stmt::kOrdersByRefs, senders.take(), refs.take())) {
+      found.refs.emplace_back(engine::RefKey{row[0].as<std::string>(), row[1].as<std::string>()},
+                              row[2].as<std::int64_t>());
+    }
+  }
+  if (!wants.orders.empty()) {
+    for (const auto& row : t.exec_prepared(stmt::kLockOrders, id_array(wants.orders))) {
+      const auto id = row[0].as<std::int64_t>();
+      if (found.orders.empty() || found.orders.back().order_id != id) found.orders.push_back(read_order(row));
+      found.orders.back().receivers.push_back({row[kOrderColumnCount].as<std::string>(),
+                                               status_field(row[kOrderColumnCount + 1]),
+                                               row[kOrderColumnCount + 2].as<std::string>()});
+    }
+  }
+}
+
+std::vector<std::int64_t> PgBatch::new_order_ids(std::size_t count) {
+  std::vector<std::int64_t> ids;
+  ids.reserve(count);
+  for (const auto& row : tx().exec_prepared(stmt::kNewOrderIds, static_cast<int>(count))) {
+    ids.push_back(row[0].as<std::int64_t>());
+  }
+  return ids;
+}
+
+// ---------------------------------------------------------------------------
+// Writes
+
+namespace {
+
+// Session writes are the admin API's, one or two in a batch: a statement each.
+void write_session(pqxx::work& t, const SessionWrite& w) {
+  const SessionEntry& e = w.entry;
+  switch (w.kind) {
+    case SessionWrite::Kind::insert:
+      // ON CONFLICT (id) DO NOTHING: no row when another node created it.
+      if (t.exec_prepared(stmt::kInsertSession, e.session, e.name, e.shop, e.sender, e.receiver, w.token_hash, w.at)
+              .empty()) {
+        throw engine::Overtaken("session " + e.session + " was created by another writer");
+      }
+      return;
+    case SessionWrite::Kind::update:
+      t.exec_prepared(stmt::kUpdateSession, e.name, e.shop, e.sender, e.receiver, w.at, e.session);
+      return;
+    case SessionWrite::Kind::token:
+      if (t.exec_prepared(stmt::kRotateToken, w.token_hash, w.at, e.session).affected_rows() == 0) {
+        throw engine::Overtaken("session " + e.session + " was deleted by another writer");
+      }
+      return;
+    case SessionWrite::Kind::remove:
+      if (t.exec_prepared(stmt::kDeleteSession, e.session).affected_rows() == 0) {
+        throw engine::Overtaken("session " + e.session + " was deleted by another writer");
+      }
+      return;
+  }
+}
+
+void insert_orders(pqxx::work& t, const std::vector<OrderRecord>& orders) {
+  ArrayLiteral ids, shops, senders, names, refs, modes, jsons, lines, created, updated;
+  ArrayLiteral d_ids, d_receivers, d_positions, d_statuses, d_updated;
+  for (const auto& o : orders) {
+    ids.add(o.order_id);
+    shops.add(std::string_view(o.shop));
+    senders.add(std::string_view(o.from));
+    names.add(std::string_view(o.from_name));
+    refs.add(std::string_view(o.ref));
+    modes.add(protocol::to_string(o.mode));
+    jsons.add(std::string_view(o.order_json));
+    lines.add(static_cast<std::int64_t>(o.line_count));
+    created.add(std::string_view(o.created_at));
+    updated.add(std::string_view(o.updated_at));
+    for (std::size_t i = 0; i < o.receivers.size(); ++i) {
+      d_ids.add(o.order_id);
+      d_receivers.add(std::string_view(o.receivers[i].session));
+      d_positions.add(static_cast<std::int64_t>(i));
+      d_statuses.add(protocol::to_string(o.receivers[i].status));
+      d_updated.add(std::string_view(o.receivers[i].updated_at));
+    }
+  }
+  const pqxx::result inserted =
+      t.exec_prepared(stmt::kInsertOrders, ids.take(), shops.take(), senders.take(), names.take(), refs.take(),
+                      modes.take(), jsons.take(), lines.take(), created.take(), updated.take());
+  if (inserted.size() != orders.size()) {
+    // Another node stored one of these (sender, ref) pairs since load.
+    throw engine::Overtaken("a ref of this batch was stored by another writer");
+  }
+  t.exec_prepared(stmt::kInsertDeliveries, d_ids.take(), d_receivers.take(), d_positions.take(), d_statuses.take(),
+                  d_updated.take());
+}
+
+void move_deliveries(pqxx::work& t, const std::vector<engine::DeliveryMove>& moves) {
+  ArrayLiteral ids, receivers, from, to, at;
+  for (const auto& m : moves) {
+    ids.add(m.order_id);
+    receivers.add(std::string_view(m.receiver));
+    from.add(protocol::to_string(m.from));
+    to.add(protocol::to_string(m.to));
+    at.add(std::string_view(m.at));
+  }
+  const pqxx::result r =
+      t.exec_prepared(stmt::kMoveDeliveries, ids.take(), receivers.take(), from.take(), to.take(), at.take());
+  if (r.affected_rows() != moves.size()) {
+    // The rows are locked since load: a bug, not a race.
+    throw std::runtime_error("a delivery changed under the writer");
+  }
+}
+
+std::vector<std::int64_t> insert_history(pqxx::work& t, const std::vector<engine::HistoryRow>& history,
+                                         const std::optional<std::string>& node) {
+  ArrayLiteral ids, receivers, from, to, by, reasons, at;
+  for (const auto& h : history) {
+    ids.add(h.order_id);
+    receivers.add(std::string_view(h.receiver));
+    if (h.from) {
+      from.add(protocol::to_string(*h.from));
+    } else {
+      from.add_null();
+    }
+    to.add(protocol::to_string(h.to));
+    by.add(std::string_view(h.by));
+    reasons.add(h.reason);
+    at.add(std::string_view(h.at));
+  }
+  std::vector<std::int64_t> out;
+  out.reserve(history.size());
+  for (const auto& row : t.exec_prepared(stmt::kInsertHistory, ids.take(), receivers.take(), from.take(), to.take(),
+                                         by.take(), reasons.take(), at.take(), nullable(node))) {
+    out.push_back(row[0].as<std::int64_t>());
   }
   return out;
 }
 
-std::string PgRows::order_json(std::int64_t order_id) {
-  const pqxx::result r = ctx_.tx.exec_prepared(stmt::kOrderJson, order_id);
-  if (r.empty()) throw std::runtime_error("order " + std::to_string(order_id) + " vanished");
-  return r[0][0].as<std::string>();
-}
-
-std::vector<ReceiverStatus> PgRows::receivers(std::int64_t order_id) { return load_receivers(ctx_.tx, order_id); }
-
-// ON CONFLICT (sender, ref) DO NOTHING: no row when another node stored it.
-std::optional<std::int64_t> PgRows::insert_order(const OrderRecord& order) {
-  const pqxx::result inserted = ctx_.tx.exec_prepared(stmt::kInsertOrder, order.shop, order.from, order.from_name,
-                                                      order.ref, std::string(protocol::to_string(order.mode)),
-                                                      order.order_json, order.line_count, order.created_at);
-  if (inserted.empty()) return std::nullopt;
-  return inserted[0][0].as<std::int64_t>();
-}
-
-// Two statements whatever the number of receivers (unnest of the array).
-void PgRows::insert_deliveries(std::int64_t order_id, const std::vector<std::string>& to, const std::string& by,
-                               const std::string& at) {
-  const std::string receivers = text_array(to);
-  ctx_.tx.exec_prepared(stmt::kInsertDeliveries, order_id, receivers, at);
-  for (const auto& row :
-       ctx_.tx.exec_prepared(stmt::kInsertCreationHistory, order_id, receivers, by, at, nullable(ctx_.node))) {
-    ctx_.history_ids.push_back(row[0].as<std::int64_t>());
+void touch_orders(pqxx::work& t, const std::vector<std::pair<std::int64_t, std::string>>& touched) {
+  ArrayLiteral ids, at;
+  for (const auto& [id, when] : touched) {
+    ids.add(id);
+    at.add(std::string_view(when));
   }
+  t.exec_prepared(stmt::kTouchOrders, ids.take(), at.take());
 }
 
-void PgRows::move_delivery(std::int64_t order_id, const std::string& receiver, Status from, Status to,
-                           const std::string& by, const std::optional<std::string>& reason, const std::string& at) {
-  const pqxx::result r =
-      ctx_.tx.exec_prepared(stmt::kUpdateDelivery, status_text(to), at, order_id, receiver, status_text(from));
-  if (r.affected_rows() != 1) {
-    throw std::runtime_error("delivery of order " + std::to_string(order_id) + " to " + receiver +
-                             " changed under the writer");
+}  // namespace
+
+void PgBatch::write(const engine::Changes& changes) {
+  pqxx::work& t = tx();
+  for (const auto& w : changes.sessions) write_session(t, w);
+  if (!changes.orders.empty()) insert_orders(t, changes.orders);
+  if (!changes.moves.empty()) move_deliveries(t, changes.moves);
+  if (!changes.touched.empty()) touch_orders(t, changes.touched);
+  if (changes.history.empty()) return;
+  const std::vector<std::int64_t> history_ids = insert_history(t, changes.history, node_);
+  // Delivered to the other nodes only if, and when, this commits.
+  for (const std::string& payload : feed::encode({feed::history_record(node_.value_or(""), history_ids)})) {
+    t.exec_prepared(stmt::kNotify, channel_, payload);
   }
-  const pqxx::row row = ctx_.tx.exec_prepared1(stmt::kInsertHistory, order_id, receiver, status_text(from),
-                                               status_text(to), by, nullable(reason), at, nullable(ctx_.node));
-  ctx_.history_ids.push_back(row[0].as<std::int64_t>());
-}
-
-void PgRows::touch_order(std::int64_t order_id, const std::string& at) {
-  ctx_.tx.exec_prepared(stmt::kTouchOrder, at, order_id);
-}
-
-// ON CONFLICT (id) DO NOTHING: false when another node created it.
-bool PgRows::insert_session(const SessionEntry& entry, const std::string& token_hash, const std::string& at) {
-  const pqxx::result r = ctx_.tx.exec_prepared(stmt::kInsertSession, entry.session, entry.name, entry.shop,
-                                               entry.sender, entry.receiver, token_hash, at);
-  return !r.empty();
-}
-
-void PgRows::update_session(const SessionEntry& entry, const std::string& at) {
-  ctx_.tx.exec_prepared(stmt::kUpdateSession, entry.name, entry.shop, entry.sender, entry.receiver, at, entry.session);
-}
-
-bool PgRows::update_token(const std::string& session, const std::string& token_hash, const std::string& at) {
-  return ctx_.tx.exec_prepared(stmt::kRotateToken, token_hash, at, session).affected_rows() != 0;
-}
-
-bool PgRows::delete_session(const std::string& session) {
-  return ctx_.tx.exec_prepared(stmt::kDeleteSession, session).affected_rows() != 0;
 }
 
 }  // namespace possync::storage::postgres

@@ -1,63 +1,68 @@
-// The write requests of the PostgreSQL backend, as plain functions of the
-// writer's transaction. Each runs inside the writer's batch transaction, in
-// its own SAVEPOINT: a returned Error (not_found, conflict, …) makes the
-// writer roll back to it, so a refused request leaves nothing behind.
-// Transitions lock the order's delivery rows first (SELECT … FOR UPDATE),
-// so two nodes deciding about one order take turns. libpqxx failures throw.
-// Writer thread only.
+// The PostgreSQL rows of the order engine (storage/engine/batch.hpp): a
+// batch of any size costs a fixed handful of statements, each a set-based
+// one over array parameters (unnest), never one per request:
+//   load:  sessions, refs, and the orders with their deliveries, locked
+//          (FOR UPDATE, in order_id order: two nodes deciding about one
+//          order take turns, and never deadlock over a batch's orders);
+//   ids:   the new orders' ids from the identity's sequence;
+//   write: the orders, their deliveries, the moves of stored deliveries,
+//          the history rows (RETURNING id), the stored orders' updated_at,
+//          and the pg_notify of the history ids for the cluster feed, in
+//          the same transaction (delivered only if, and when, it commits).
+// A ref or session that another node stored (or removed) since load throws
+// engine::Overtaken: the engine runs the batch again. libpqxx failures
+// throw. Writer thread only.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <pqxx/pqxx>
 
-#include "storage/engine/rules.hpp"
-#include "storage/store.hpp"
+#include "storage/engine/batch.hpp"
 
 namespace possync::storage::postgres {
 
-// What a write request works with.
-struct WriteContext {
-  pqxx::transaction_base& tx;
-  std::optional<std::string> node;        // stored in history.node (this node's id once clustered)
-  std::vector<std::int64_t> history_ids;  // history rows the request wrote (for pg_notify)
-};
-
-// The PostgreSQL rows behind the write rules (storage/engine/rules.hpp), on
-// the writer's transaction. order_state() locks the order's deliveries
-// (SELECT … FOR UPDATE), so two nodes deciding about one order take turns;
-// inserts that another node may have made first (ON CONFLICT) say so.
-// libpqxx failures throw.
-class PgRows final : public engine::RowOps {
+class PgBatch final : public engine::WriteBackend {
  public:
-  explicit PgRows(WriteContext& ctx) : ctx_(ctx) {}
+  struct Hooks {
+    std::function<std::optional<std::string>()> node;  // stored in history.node (this node's id once clustered)
+    std::function<void(const std::string&)> lost;       // the connection broke (dropped by then)
+    std::function<bool()> reconnect;                    // a fresh connection in `conn`
+  };
+  // `conn` is the writer's connection, which `hooks.reconnect` replaces.
+  PgBatch(std::unique_ptr<pqxx::connection>& conn, std::string channel, Hooks hooks)
+      : conn_(conn), channel_(std::move(channel)), hooks_(std::move(hooks)) {}
 
+  // Text cannot hold U+0000 here, and must not be looked up truncated.
   std::optional<Error> refuse_send(const SendRequest& request) override;
   std::optional<Error> refuse_reason(const std::optional<std::string>& reason) override;
   std::optional<Error> refuse_session_update(const SessionUpdate& update) override;
-  std::unordered_map<std::string, SessionEntry> sessions(const std::vector<std::string>& ids) override;
-  std::optional<SessionEntry> session(const std::string& id) override;
-  std::optional<std::int64_t> order_by_ref(const std::string& sender, const std::string& ref) override;
-  std::optional<OrderRecord> order(std::int64_t order_id) override;
-  std::optional<engine::OrderState> order_state(std::int64_t order_id) override;
-  std::string order_json(std::int64_t order_id) override;
-  std::vector<ReceiverStatus> receivers(std::int64_t order_id) override;
-  std::optional<std::int64_t> insert_order(const OrderRecord& order) override;
-  void insert_deliveries(std::int64_t order_id, const std::vector<std::string>& to, const std::string& by,
-                         const std::string& at) override;
-  void move_delivery(std::int64_t order_id, const std::string& receiver, Status from, Status to,
-                     const std::string& by, const std::optional<std::string>& reason, const std::string& at) override;
-  void touch_order(std::int64_t order_id, const std::string& at) override;
-  bool insert_session(const SessionEntry& entry, const std::string& token_hash, const std::string& at) override;
-  void update_session(const SessionEntry& entry, const std::string& at) override;
-  bool update_token(const std::string& session, const std::string& token_hash, const std::string& at) override;
-  bool delete_session(const std::string& session) override;
+
+  void begin() override;
+  void commit() override;
+  void rollback() noexcept override;
+
+  void load(const engine::Wants& wants, engine::Found& found) override;
+  std::vector<std::int64_t> new_order_ids(std::size_t count) override;
+  void write(const engine::Changes& changes) override;
+
+  engine::Failure classify_current() const noexcept override;
+  void connection_lost(const std::string& reason) override;
+  bool reconnect() override;
 
  private:
-  WriteContext& ctx_;
+  pqxx::work& tx();
+
+  std::unique_ptr<pqxx::connection>& conn_;
+  const std::string channel_;
+  Hooks hooks_;
+  std::optional<pqxx::work> tx_;
+  std::optional<std::string> node_;  // for this transaction
 };
+
 }  // namespace possync::storage::postgres

@@ -28,18 +28,6 @@ constexpr std::chrono::seconds kProbeInterval{1};
 // writable again: what a batch of 64 orders writes into the WAL.
 constexpr off_t kProbeRoomBytes = 1 << 20;
 
-// What went wrong, in the words of the exception being handled. Call only
-// inside a catch block.
-std::string current_reason() {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown failure";
-  }
-}
-
 // The Error for the exception being handled. Call only inside a catch block.
 Error current_error() {
   try {
@@ -56,8 +44,6 @@ Error current_error() {
 void rollback_quietly(Db& db) noexcept {
   if (db.in_transaction()) sqlite3_exec(db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
-
-Error unavailable(std::string message) { return {ErrorCode::unavailable, std::move(message)}; }
 
 }  // namespace
 
@@ -113,6 +99,7 @@ SqliteStore::SqliteStore(std::string path, std::unique_ptr<Db> writer, std::vect
       writer_db_(std::move(writer)),
       reader_dbs_(std::move(readers)),
       checkpoint_db_(std::move(checkpointer)),
+      batch_rows_(*writer_db_),
       write_queue_(options.max_write_queue),
       read_queue_(options.max_read_queue) {
   // Replaces SQLite's automatic checkpoint in the committing connection.
@@ -161,10 +148,10 @@ StoreStats SqliteStore::stats() const {
   StoreStats stats;
   stats.write_queue_depth = write_queue_.size();
   stats.read_queue_depth = read_queue_.size();
-  stats.writable = !write_queue_.closed() && !last_batch_failed_.load();
-  stats.batches_committed = batches_committed_.load();
-  stats.writes_committed = writes_committed_.load();
-  stats.batches_failed = batches_failed_.load();
+  stats.writable = !write_queue_.closed() && !writer_stats_.last_batch_failed.load();
+  stats.batches_committed = writer_stats_.batches_committed.load();
+  stats.writes_committed = writer_stats_.writes_committed.load();
+  stats.batches_failed = writer_stats_.batches_failed.load();
   stats.write_probes = write_probes_.load();
   return stats;
 }
@@ -172,9 +159,7 @@ StoreStats SqliteStore::stats() const {
 // ---------------------------------------------------------------------------
 // Queues
 
-template <class T, class Body>
-void SqliteStore::enqueue_write(Body body, Callback<T> cb) {
-  JobPtr job = std::make_unique<engine::TypedJob<T, Db>>(std::move(body), std::move(cb));
+void SqliteStore::enqueue_write(engine::WriteJobPtr job) {
   const auto intake = write_queue_.push(job);
   if (intake != engine::Intake::queued) job->fail(engine::refused(intake, "write"));
 }
@@ -203,12 +188,12 @@ void SqliteStore::reader_loop(Db& db) {
 
 void SqliteStore::writer_loop() {
   const std::size_t max_batch = std::max<std::size_t>(1, options_.max_batch);
-  std::vector<JobPtr> batch;
+  std::vector<engine::WriteJobPtr> batch;
   for (;;) {
     // Not writable and idle: look again now and then, so that stats() (and
     // /readyz) recover without waiting for a client to write.
     std::optional<std::chrono::milliseconds> probe_after;
-    if (last_batch_failed_) probe_after = kProbeInterval;
+    if (writer_stats_.last_batch_failed) probe_after = kProbeInterval;
     // Group commit: everything queued behind the previous batch goes in this one.
     const auto taken = write_queue_.take(batch, max_batch, probe_after);
     if (taken == engine::Taken::finished) return;  // closed and drained
@@ -216,7 +201,7 @@ void SqliteStore::writer_loop() {
       probe_writable();
       continue;
     }
-    run_batch(batch);
+    engine::run_batch(batch_rows_, batch, writer_stats_, engine::BatchPolicy{});
     batch.clear();
   }
 }
@@ -299,119 +284,10 @@ void SqliteStore::probe_writable() noexcept {
     const std::string version = db.exec_text("PRAGMA user_version");
     db.exec(("PRAGMA user_version = " + std::to_string(std::stoll(version))).c_str());
     db.query("COMMIT").run();
-    last_batch_failed_ = false;
+    writer_stats_.last_batch_failed = false;
   } catch (...) {
     rollback_quietly(db);
   }
-}
-
-// ---------------------------------------------------------------------------
-// The writer's transaction: BEGIN IMMEDIATE, the requests, COMMIT, and only
-// then the callbacks, in queue order.
-//
-// A refused request (not_found, conflict, …) must leave nothing behind. Every
-// write function checks before its first write, so normally nothing needs
-// undoing and the requests run without a savepoint each: SAVEPOINT/RELEASE
-// were two statements per request, and each savepoint copied every page the
-// request touched into a statement journal. Whether a refused request really
-// wrote nothing is checked (sqlite3_total_changes64); when one did, or a
-// request threw, the transaction is rolled back and the whole batch runs
-// again the careful way, each request in its SAVEPOINT, as before. No
-// callback has run at that point, so running a request twice is invisible.
-
-void SqliteStore::fail_batch(std::vector<JobPtr>& batch, const std::string& reason) {
-  rollback_quietly(*writer_db_);
-  ++batches_failed_;
-  last_batch_failed_ = true;
-  const Error error = unavailable("store unavailable: " + reason);
-  for (auto& job : batch) job->fail(error);
-}
-
-SqliteStore::PlainRun SqliteStore::run_requests_plain(std::vector<JobPtr>& batch) {
-  sqlite3* handle = writer_db_->handle();
-  for (auto& job : batch) {
-    const sqlite3_int64 changes_before = sqlite3_total_changes64(handle);
-    try {
-      if (!job->execute(*writer_db_) && sqlite3_total_changes64(handle) != changes_before) return PlainRun::retry;
-    } catch (...) {
-      // As in the careful path: when SQLite rolled the whole transaction
-      // back (I/O, full disk), every request of the batch is lost.
-      if (!writer_db_->in_transaction()) {
-        fail_batch(batch, current_reason());
-        return PlainRun::failed;
-      }
-      return PlainRun::retry;
-    }
-  }
-  return PlainRun::done;
-}
-
-bool SqliteStore::run_requests_in_savepoints(std::vector<JobPtr>& batch) {
-  Db& db = *writer_db_;
-  for (auto& job : batch) {
-    try {
-      db.query("SAVEPOINT request").run();
-      if (job->execute(db)) {
-        db.query("RELEASE request").run();
-      } else {
-        // A refused request (not_found, conflict, …) leaves nothing behind.
-        db.query("ROLLBACK TO request").run();
-        db.query("RELEASE request").run();
-      }
-    } catch (...) {
-      const std::string reason = current_reason();
-      Error error = current_error();
-      // SQLite rolls the whole transaction back on some errors (I/O, full
-      // disk): then every request of the batch is lost, and says so.
-      if (!db.in_transaction()) {
-        fail_batch(batch, reason);
-        return false;
-      }
-      try {
-        db.query("ROLLBACK TO request").run();
-        db.query("RELEASE request").run();
-      } catch (...) {
-        fail_batch(batch, reason);
-        return false;
-      }
-      job->set_error(std::move(error));
-    }
-  }
-  return true;
-}
-
-void SqliteStore::run_batch(std::vector<JobPtr>& batch) {
-  Db& db = *writer_db_;
-  try {
-    db.query("BEGIN IMMEDIATE").run();
-  } catch (...) {
-    fail_batch(batch, "cannot begin a transaction: " + current_reason());
-    return;
-  }
-
-  const PlainRun plain = run_requests_plain(batch);
-  if (plain == PlainRun::failed) return;
-  if (plain == PlainRun::retry) {
-    rollback_quietly(db);
-    try {
-      db.query("BEGIN IMMEDIATE").run();
-    } catch (...) {
-      fail_batch(batch, "cannot begin a transaction: " + current_reason());
-      return;
-    }
-    if (!run_requests_in_savepoints(batch)) return;
-  }
-
-  try {
-    db.query("COMMIT").run();
-  } catch (...) {
-    fail_batch(batch, "commit failed: " + current_reason());
-    return;
-  }
-  ++batches_committed_;
-  writes_committed_ += batch.size();
-  last_batch_failed_ = false;
-  for (auto& job : batch) job->complete();
 }
 
 // ---------------------------------------------------------------------------

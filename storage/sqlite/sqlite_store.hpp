@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/engine/batch.hpp"
 #include "storage/engine/jobs.hpp"
 #include "storage/engine/rule_store.hpp"
 #include "storage/engine/work_queue.hpp"
@@ -31,7 +32,7 @@ struct sqlite3;
 
 namespace possync::storage::sqlite {
 
-class SqliteStore final : public engine::RuleStore<SqliteStore, Db, SqliteRows> {
+class SqliteStore final : public engine::RuleStore<SqliteStore> {
  public:
   // Opens (creating if needed) the database at PATH, applies pending
   // migrations and starts the threads. On failure: nullptr and `error` set to
@@ -58,29 +59,19 @@ class SqliteStore final : public engine::RuleStore<SqliteStore, Db, SqliteRows> 
   std::uint64_t background_checkpoints() const { return checkpoints_.load(); }
 
  private:
-  friend class engine::RuleStore<SqliteStore, Db, SqliteRows>;
+  friend class engine::RuleStore<SqliteStore>;
   using Job = engine::Job<Db>;
   using JobPtr = std::unique_ptr<Job>;
 
   SqliteStore(std::string path, std::unique_ptr<Db> writer, std::vector<std::unique_ptr<Db>> readers,
               std::unique_ptr<Db> checkpointer, const StoreOptions& options);
 
-  template <class T, class Body>
-  void enqueue_write(Body body, Callback<T> cb);
+  void enqueue_write(engine::WriteJobPtr job);
   template <class T, class Body>
   void enqueue_read(Body body, Callback<T> cb);
 
   void writer_loop();
   void reader_loop(Db& db);
-  void run_batch(std::vector<JobPtr>& batch);
-  // The batch's requests without savepoints: `retry` when one failed in a
-  // way only a savepoint could undo (the transaction is to be rolled back
-  // and run again), `failed` after fail_batch.
-  enum class PlainRun { done, retry, failed };
-  PlainRun run_requests_plain(std::vector<JobPtr>& batch);
-  // The batch's requests, each in its own savepoint; false after fail_batch.
-  bool run_requests_in_savepoints(std::vector<JobPtr>& batch);
-  void fail_batch(std::vector<JobPtr>& batch, const std::string& reason);
   void probe_writable() noexcept;
   bool on_store_thread() const;
   // Called by SQLite on the writer thread after each commit with the WAL's
@@ -95,7 +86,8 @@ class SqliteStore final : public engine::RuleStore<SqliteStore, Db, SqliteRows> 
   std::vector<std::unique_ptr<Db>> reader_dbs_;
   std::unique_ptr<Db> checkpoint_db_;
 
-  engine::WorkQueue<Job> write_queue_;
+  SqliteBatch batch_rows_;  // the writer's engine backend, on writer_db_
+  engine::WorkQueue<engine::WriteJob> write_queue_;
   engine::WorkQueue<Job> read_queue_;
 
   std::mutex checkpoint_mutex_;
@@ -105,11 +97,8 @@ class SqliteStore final : public engine::RuleStore<SqliteStore, Db, SqliteRows> 
   std::atomic<int> checkpointed_pages_{0};  // WAL pages in the database file after the last checkpoint
   std::atomic<std::uint64_t> checkpoints_{0};
 
-  std::atomic<std::uint64_t> batches_committed_{0};
-  std::atomic<std::uint64_t> writes_committed_{0};
-  std::atomic<std::uint64_t> batches_failed_{0};
+  engine::WriterStats writer_stats_;
   std::atomic<std::uint64_t> write_probes_{0};
-  std::atomic<bool> last_batch_failed_{false};
 
   std::mutex join_mutex_;  // serializes concurrent close() calls
   std::thread writer_;

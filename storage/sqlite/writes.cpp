@@ -1,142 +1,139 @@
-// The SQLite rows behind the write rules of storage/engine/rules.hpp.
 #include "storage/sqlite/writes.hpp"
 
+#include <string_view>
 #include <utility>
 
 #include "storage/sqlite/records.hpp"
 
 namespace possync::storage::sqlite {
 
+using engine::SessionWrite;
 using protocol::Status;
 
-std::unordered_map<std::string, SessionEntry> SqliteRows::sessions(const std::vector<std::string>& ids) {
-  std::unordered_map<std::string, SessionEntry> out;
-  for (const auto& id : ids) {
-    if (out.count(id) != 0) continue;
-    if (auto entry = find_session(db_, id)) out.emplace(id, std::move(*entry));
+void SqliteBatch::begin() {
+  next_order_id_ = 0;
+  db_.query("BEGIN IMMEDIATE").run();
+}
+
+void SqliteBatch::commit() { db_.query("COMMIT").run(); }
+
+void SqliteBatch::rollback() noexcept {
+  if (db_.in_transaction()) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void SqliteBatch::load(const engine::Wants& wants, engine::Found& found) {
+  for (const auto& id : wants.sessions) {
+    if (auto entry = find_session(db_, id)) found.sessions.push_back(std::move(*entry));
   }
-  return out;
-}
-
-std::optional<SessionEntry> SqliteRows::session(const std::string& id) { return find_session(db_, id); }
-
-std::optional<std::int64_t> SqliteRows::order_by_ref(const std::string& sender, const std::string& ref) {
-  Query q = db_.query("SELECT order_id FROM sync_orders WHERE sender = ?1 AND ref = ?2");
-  q.bind_all(sender, ref);
-  if (!q.step()) return std::nullopt;
-  return q.int64(0);
-}
-
-std::optional<OrderRecord> SqliteRows::order(std::int64_t order_id) { return load_order(db_, order_id); }
-
-std::optional<engine::OrderState> SqliteRows::order_state(std::int64_t order_id) {
-  Query q = db_.query(
-      "SELECT o.shop, o.sender, o.mode, d.receiver, d.status FROM sync_orders o"
-      " JOIN deliveries d ON d.order_id = o.order_id WHERE o.order_id = ?1 ORDER BY d.position");
-  q.bind(1, order_id);
-  std::optional<engine::OrderState> out;
-  while (q.step()) {
-    if (!out) {
-      out.emplace();
-      out->order_id = order_id;
-      out->shop = q.text(0);
-      out->sender = q.text(1);
-      out->mode = protocol::parse_mode(q.text(2)).value_or(Mode::copy);
-    }
-    out->deliveries.push_back({q.text(3), status_column(q, 4)});
+  for (const auto& key : wants.refs) {
+    Query q = db_.query("SELECT order_id FROM sync_orders WHERE sender = ?1 AND ref = ?2");
+    q.bind_all(key.sender, key.ref);
+    if (q.step()) found.refs.emplace_back(key, q.int64(0));
   }
-  return out;
+  for (const auto id : wants.orders) {
+    if (auto order = load_order(db_, id)) found.orders.push_back(std::move(*order));
+  }
 }
 
-std::string SqliteRows::order_json(std::int64_t order_id) {
-  Query q = db_.query("SELECT order_json FROM sync_orders WHERE order_id = ?1");
-  q.bind(1, order_id);
-  if (!q.step()) throw SqliteError(SQLITE_INTERNAL, "order " + std::to_string(order_id) + " vanished");
-  return q.text(0);
+std::vector<std::int64_t> SqliteBatch::new_order_ids(std::size_t count) {
+  if (next_order_id_ == 0) {
+    Query q = db_.query(
+        "SELECT MAX(IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'sync_orders'), 0),"
+        " IFNULL((SELECT MAX(order_id) FROM sync_orders), 0))");
+    q.step();
+    next_order_id_ = q.int64(0) + 1;
+  }
+  std::vector<std::int64_t> ids;
+  ids.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) ids.push_back(next_order_id_++);
+  return ids;
 }
 
-std::vector<ReceiverStatus> SqliteRows::receivers(std::int64_t order_id) { return load_receivers(db_, order_id); }
+namespace {
 
-std::optional<std::int64_t> SqliteRows::insert_order(const OrderRecord& order) {
-  db_.query(
-         "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at)"
-         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
-      .bind_all(order.shop, order.from, order.from_name, order.ref, protocol::to_string(order.mode), order.order_json,
-                order.line_count, order.created_at)
-      .run();
-  return db_.last_insert_rowid();
+void write_session(Db& db, const SessionWrite& w) {
+  const SessionEntry& e = w.entry;
+  switch (w.kind) {
+    case SessionWrite::Kind::insert:
+      db.query(
+            "INSERT INTO sessions (id, name, shop, sender, receiver, token_hash, created_at, updated_at)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)")
+          .bind_all(e.session, e.name, e.shop, e.sender, e.receiver, w.token_hash, w.at)
+          .run();
+      return;
+    case SessionWrite::Kind::update:
+      db.query("UPDATE sessions SET name = ?1, shop = ?2, sender = ?3, receiver = ?4, updated_at = ?5 WHERE id = ?6")
+          .bind_all(e.name, e.shop, e.sender, e.receiver, w.at, e.session)
+          .run();
+      return;
+    case SessionWrite::Kind::token:
+      db.query("UPDATE sessions SET token_hash = ?1, updated_at = ?2 WHERE id = ?3")
+          .bind_all(w.token_hash, w.at, e.session)
+          .run();
+      return;
+    case SessionWrite::Kind::remove:
+      db.query("DELETE FROM sessions WHERE id = ?1").bind(1, e.session).run();
+      return;
+  }
 }
 
-void SqliteRows::insert_deliveries(std::int64_t order_id, const std::vector<std::string>& to, const std::string& by,
-                                   const std::string& at) {
-  for (std::size_t i = 0; i < to.size(); ++i) {
+}  // namespace
+
+// One writer: what load() read cannot have changed, so every write lands
+// where the engine decided (a delivery's status is still checked: a
+// mismatch is a bug, and fails the batch's rows rather than hiding it).
+void SqliteBatch::write(const engine::Changes& changes) {
+  for (const auto& w : changes.sessions) write_session(db_, w);
+  for (const auto& order : changes.orders) {
     db_.query(
-           "INSERT INTO deliveries (order_id, receiver, position, status, updated_at)"
-           " VALUES (?1, ?2, ?3, 'sent', ?4)")
-        .bind_all(order_id, to[i], i, at)
+           "INSERT INTO sync_orders (order_id, shop, sender, sender_name, ref, mode, order_json, line_count,"
+           " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+        .bind_all(order.order_id, order.shop, order.from, order.from_name, order.ref,
+                  protocol::to_string(order.mode), order.order_json, order.line_count, order.created_at)
         .run();
-    insert_history(order_id, to[i], std::nullopt, Status::sent, by, std::nullopt, at);
+    for (std::size_t i = 0; i < order.receivers.size(); ++i) {
+      const auto& d = order.receivers[i];
+      db_.query(
+             "INSERT INTO deliveries (order_id, receiver, position, status, updated_at)"
+             " VALUES (?1, ?2, ?3, ?4, ?5)")
+          .bind_all(order.order_id, d.session, i, protocol::to_string(d.status), d.updated_at)
+          .run();
+    }
   }
-}
-
-void SqliteRows::move_delivery(std::int64_t order_id, const std::string& receiver, Status from, Status to,
-                               const std::string& by, const std::optional<std::string>& reason, const std::string& at) {
-  db_.query(
-         "UPDATE deliveries SET status = ?1, updated_at = ?2"
-         " WHERE order_id = ?3 AND receiver = ?4 AND status = ?5")
-      .bind_all(protocol::to_string(to), at, order_id, receiver, protocol::to_string(from))
-      .run();
-  if (db_.changes() != 1) {
-    throw SqliteError(SQLITE_INTERNAL, "delivery of order " + std::to_string(order_id) + " to " + receiver +
-                                           " changed under the writer");
+  for (const auto& m : changes.moves) {
+    db_.query(
+           "UPDATE deliveries SET status = ?1, updated_at = ?2"
+           " WHERE order_id = ?3 AND receiver = ?4 AND status = ?5")
+        .bind_all(protocol::to_string(m.to), m.at, m.order_id, m.receiver, protocol::to_string(m.from))
+        .run();
+    if (db_.changes() != 1) {
+      throw SqliteError(SQLITE_INTERNAL, "delivery of order " + std::to_string(m.order_id) + " to " + m.receiver +
+                                             " changed under the writer");
+    }
   }
-  insert_history(order_id, receiver, from, to, by, reason, at);
+  for (const auto& h : changes.history) {
+    std::optional<std::string_view> from;
+    if (h.from) from = protocol::to_string(*h.from);
+    db_.query(
+           "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at)"
+           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .bind_all(h.order_id, h.receiver, from, protocol::to_string(h.to), h.by, h.reason, h.at)
+        .run();
+  }
+  // changes.touched: nothing to write, an order's updated_at is its
+  // deliveries' newest (migration 0002).
 }
 
-// Nothing to write: an order's updated_at is its deliveries' newest
-// (migration 0002), and move_delivery() has just set it.
-void SqliteRows::touch_order(std::int64_t order_id, const std::string& at) {
-  (void)order_id;
-  (void)at;
-}
-
-bool SqliteRows::insert_session(const SessionEntry& entry, const std::string& token_hash, const std::string& at) {
-  // One writer: the engine's look for the session cannot be overtaken.
-  db_.query(
-         "INSERT INTO sessions (id, name, shop, sender, receiver, token_hash, created_at, updated_at)"
-         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)")
-      .bind_all(entry.session, entry.name, entry.shop, entry.sender, entry.receiver, token_hash, at)
-      .run();
-  return true;
-}
-
-void SqliteRows::update_session(const SessionEntry& entry, const std::string& at) {
-  db_.query("UPDATE sessions SET name = ?1, shop = ?2, sender = ?3, receiver = ?4, updated_at = ?5 WHERE id = ?6")
-      .bind_all(entry.name, entry.shop, entry.sender, entry.receiver, at, entry.session)
-      .run();
-}
-
-bool SqliteRows::update_token(const std::string& session, const std::string& token_hash, const std::string& at) {
-  db_.query("UPDATE sessions SET token_hash = ?1, updated_at = ?2 WHERE id = ?3")
-      .bind_all(token_hash, at, session)
-      .run();
-  return db_.changes() != 0;
-}
-
-bool SqliteRows::delete_session(const std::string& session) {
-  db_.query("DELETE FROM sessions WHERE id = ?1").bind(1, session).run();
-  return db_.changes() != 0;
-}
-
-void SqliteRows::insert_history(std::int64_t order_id, const std::string& receiver, std::optional<Status> from,
-                                Status to, const std::string& by, const std::optional<std::string>& reason,
-                                const std::string& at) {
-  Query q = db_.query(
-      "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  std::optional<std::string_view> from_text;
-  if (from) from_text = protocol::to_string(*from);
-  q.bind_all(order_id, receiver, from_text, protocol::to_string(to), by, reason, at).run();
+engine::Failure SqliteBatch::classify_current() const noexcept {
+  try {
+    throw;
+  } catch (const SqliteError& e) {
+    if (is_transient(e.code())) return engine::Failure::batch;
+  } catch (...) {
+  }
+  // SQLite rolls the whole transaction back on some errors (I/O, full disk):
+  // then every request of the batch is lost.
+  return db_.in_transaction() ? engine::Failure::request : engine::Failure::batch;
 }
 
 }  // namespace possync::storage::sqlite
