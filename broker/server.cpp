@@ -18,6 +18,7 @@
 #include "broker/cluster.hpp"
 #include "broker/log.hpp"
 #include "broker/net.hpp"
+#include "storage/engine/thread_name.hpp"
 
 namespace possync::broker {
 
@@ -166,6 +167,7 @@ std::string Server::start() {
   int n = i.config.threads > 0 ? i.config.threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   for (int t = 0; t < n; ++t) {
     i.threads.emplace_back([&i] {
+      storage::engine::name_this_thread("io");
       for (;;) {
         try {
           i.ioc.run();

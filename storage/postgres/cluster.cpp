@@ -13,6 +13,7 @@
 #include "storage/postgres/connection.hpp"
 #include "storage/postgres/records.hpp"
 #include "storage/postgres/statements.hpp"
+#include "storage/engine/thread_name.hpp"
 
 namespace possync::storage::postgres {
 
@@ -117,6 +118,7 @@ void Cluster::stop() {
 // The thread
 
 void Cluster::run() {
+  engine::name_this_thread("pg-listener");
   Backoff backoff;
   auto next_heartbeat = Clock::now();
   for (;;) {

@@ -12,6 +12,7 @@
 #include "storage/postgres/reads.hpp"
 #include "storage/postgres/statements.hpp"
 #include "storage/tokens.hpp"
+#include "storage/engine/thread_name.hpp"
 
 namespace possync::storage::postgres {
 
@@ -155,6 +156,7 @@ void PgStore::enqueue_read(Body body, Callback<T> cb) {
 // Readers
 
 void PgStore::reader_loop(std::size_t index) {
+  engine::name_this_thread("store-reader");
   Connection& conn = reader_conns_[index];
   Backoff backoff;
   for (;;) {

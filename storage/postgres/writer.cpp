@@ -7,6 +7,7 @@
 #include "storage/postgres/pg_store.hpp"
 #include "storage/postgres/statements.hpp"
 #include "storage/postgres/writes.hpp"
+#include "storage/engine/thread_name.hpp"
 
 namespace possync::storage::postgres {
 
@@ -20,6 +21,7 @@ Error unavailable(std::string message) { return {ErrorCode::unavailable, std::mo
 }  // namespace
 
 void PgStore::writer_loop() {
+  engine::name_this_thread("store-writer");
   const std::size_t max_batch = std::max<std::size_t>(options_.max_batch, 1);
   std::vector<engine::WriteJobPtr> batch;
   Backoff backoff;
