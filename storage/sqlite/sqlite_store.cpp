@@ -13,6 +13,7 @@
 #include "storage/sqlite/db.hpp"
 #include "storage/sqlite/migrations.hpp"
 #include "storage/sqlite/reads.hpp"
+#include "storage/engine/thread_name.hpp"
 
 namespace possync::storage::sqlite {
 
@@ -27,6 +28,12 @@ constexpr std::chrono::seconds kProbeInterval{1};
 // The room on the disk the probe asks for before it calls the store
 // writable again: what a batch of 64 orders writes into the WAL.
 constexpr off_t kProbeRoomBytes = 1 << 20;
+// The writer's page cache, in KiB (negative: PRAGMA cache_size's unit).
+// SQLite's default, 2 MiB, holds a fraction of the index pages a batch of
+// orders from many senders touches: the writer read them again from the
+// file each batch (pread was a sixth of the broker's CPU in a 100-pair run,
+// bench/results/2026-12-08-order-engine.md). Filled only as pages are used.
+constexpr int kWriterCacheKiB = -65536;
 
 // The Error for the exception being handled. Call only inside a catch block.
 Error current_error() {
@@ -68,6 +75,7 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, const St
     // at 160 orders per commit). It only serves a rollback inside the open
     // transaction, durability is the WAL's: keep it in memory.
     writer->exec("PRAGMA temp_store=MEMORY");
+    writer->exec(("PRAGMA cache_size=" + std::to_string(kWriterCacheKiB)).c_str());
     writer->exec("PRAGMA foreign_keys=ON");
     migrate(*writer, embedded_migrations());
 
@@ -172,6 +180,7 @@ void SqliteStore::enqueue_read(Body body, Callback<T> cb) {
 }
 
 void SqliteStore::reader_loop(Db& db) {
+  engine::name_this_thread("store-reader");
   std::vector<JobPtr> one;
   for (;;) {
     if (read_queue_.take(one, 1) == engine::Taken::finished) return;  // closed and drained
@@ -187,6 +196,7 @@ void SqliteStore::reader_loop(Db& db) {
 }
 
 void SqliteStore::writer_loop() {
+  engine::name_this_thread("store-writer");
   const std::size_t max_batch = std::max<std::size_t>(1, options_.max_batch);
   std::vector<engine::WriteJobPtr> batch;
   for (;;) {
@@ -240,6 +250,7 @@ int SqliteStore::after_commit(void* self, sqlite3* db, const char* schema, int w
 }
 
 void SqliteStore::checkpointer_loop() {
+  engine::name_this_thread("checkpointer");
   for (;;) {
     {
       std::unique_lock lock(checkpoint_mutex_);
