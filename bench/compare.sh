@@ -278,6 +278,18 @@ fi
 # possync. A fresh broker and store per run; the per-session rate limit is
 # lifted (a flat-out fanout sender would meet it) and the runs say so.
 broker_args=(--rate-limit 10000000)
+# CPU ticks of the PostgreSQL server so far: the postmaster, its children
+# alive now, and those it reaped (cutime/cstime).
+pg_server_ticks() {
+  local pm total=0 pid
+  pm=$(head -n1 "$pg_dir/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+  total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat" 2>/dev/null || echo 0)
+  for pid in $(pgrep -P "$pm"); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
 possync_run() {  # NAME STORE possync-load args…
   local name=$1 store=$2
   shift 2
@@ -288,11 +300,21 @@ possync_run() {  # NAME STORE possync-load args…
     store="$pg_url?options=-csearch_path%3D$name"
   fi
   start_broker "$store" "${broker_args[@]}" || { failed_steps+=("$name"); return 0; }
+  local pg_ticks0=""
+  [[ $store == postgres* ]] && pg_ticks0=$(pg_server_ticks)
   if ((have_load)); then
     bounded "$name" $traffic_bound "$load_bin" --port "$broker_port" --admin-token "$admin_token" \
       --broker-pid "$server_pid" --quiet --json "$runs/$name.json" "$@"
   else
     simple_run "$name" "$@"
+  fi
+  if [[ -n $pg_ticks0 && -s $runs/$name.json ]]; then
+    # PostgreSQL's own CPU beside the broker's (issue #14), per order.
+    local pg_ticks=$(($(pg_server_ticks) - pg_ticks0)) tmp=$runs/$name.json.tmp
+    jq --argjson ticks "$pg_ticks" --argjson hz "$(getconf CLK_TCK)" '
+      .postgres = {cpu_s: ($ticks / $hz),
+                   cpu_us_per_order: (if (.orders.acknowledged // 0) > 0 then $ticks / $hz * 1e6 / .orders.acknowledged
+                                      else null end)}' "$runs/$name.json" >"$tmp" && mv "$tmp" "$runs/$name.json"
   fi
   kill -0 "$server_pid" 2>/dev/null || { failed_steps+=("$name:broker-died"); log "broker died: $(tail -3 "$work/broker.err")"; }
   stop_server
@@ -436,6 +458,17 @@ targets_json=$(jq --argjson rate "$latency_rate" '
     durable("durable peer, \($rate)/s over 100 pairs: possync broker CPU per order <= 1.5 x Redis CPU per message";
       v(["possync-rate", "broker", "cpu_us_per_order"]); ["redis-rate", ["broker", "cpu_us_per_delivery"]]; 1.5; "us";
       false; "possync-rate"; redis_note("redis-rate")),
+    (if has("possync_pg_pairs") or has("possync_pg_rate") then
+      target("PostgreSQL, one node, 100 pairs flat out: orders/s >= 0.5 x SQLite orders/s of the same run";
+        v(["possync_pg_pairs", "orders", "per_s"]); (v(["possync-pairs", "orders", "per_s"]) // null | if . then . * 0.5 else null end);
+        "orders/s"; (v(["possync_pg_pairs", "orders", "per_s"]) >= 0.5 * v(["possync-pairs", "orders", "per_s"])) and ok("possync_pg_pairs");
+        "broker \(v(["possync_pg_pairs", "broker", "cpu_us_per_order"]) // 0 | round) us/order, PostgreSQL server \(v(["possync_pg_pairs", "postgres", "cpu_us_per_order"]) // 0 | round) us/order"),
+      target("PostgreSQL, one node, \($rate) orders/s over 100 pairs: p99 send->push <= 20 ms";
+        v(["possync_pg_rate", "latency_ms", "send_to_push", "p99"]); 20; "ms";
+        (v(["possync_pg_rate", "latency_ms", "send_to_push", "p99"]) <= 20) and ok("possync_pg_rate")
+          and (v(["possync_pg_rate", "orders", "per_s"]) >= 0.98 * $rate);
+        "achieved \(v(["possync_pg_rate", "orders", "per_s"]) // 0 | round) orders/s; broker \(v(["possync_pg_rate", "broker", "cpu_us_per_order"]) // 0 | round) us/order, PostgreSQL server \(v(["possync_pg_rate", "postgres", "cpu_us_per_order"]) // 0 | round) us/order")
+    else empty end),
     target("connections: broker RSS per idle connection <= 8 KiB";
       v(["possync-idle", "idle", "broker_bytes_per_connection"]); 8192; "bytes";
       v(["possync-idle", "idle", "broker_bytes_per_connection"]) <= 8192;
