@@ -108,7 +108,7 @@ script=$work/batch.sql
     fi
     echo "INSERT INTO sync_orders (shop, sender, sender_name, ref, mode, order_json, line_count, created_at, updated_at)" \
       "VALUES ('$shop', '$tx', '$tx', $ref, 'copy', '$order', $lines, $at, $at)" \
-      "ON CONFLICT ON CONSTRAINT sync_orders_sender_ref DO NOTHING RETURNING order_id AS o \\gset"
+      "ON CONFLICT ON CONSTRAINT sync_orders_ref_sender DO NOTHING RETURNING order_id AS o \\gset"
     echo "INSERT INTO deliveries (order_id, receiver, position, status, updated_at) VALUES (:o, '$rx', 0, 'sent', $at);"
     echo "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)" \
       "VALUES (:o, '$rx', NULL, 'sent', '$tx', NULL, $at, NULL) RETURNING id;"

@@ -71,7 +71,7 @@ constexpr Statement kStatements[] = {
      " updated_at) OVERRIDING SYSTEM VALUE"
      " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
      " $8::int[], $9::text[], $10::text[])"
-     " ON CONFLICT ON CONSTRAINT sync_orders_sender_ref DO NOTHING RETURNING order_id"},
+     " ON CONFLICT ON CONSTRAINT sync_orders_ref_sender DO NOTHING RETURNING order_id"},
     {stmt::kInsertDeliveries,
      "INSERT INTO deliveries (order_id, receiver, position, status, updated_at)"
      " SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[])"},

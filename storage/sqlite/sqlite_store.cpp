@@ -28,12 +28,7 @@ constexpr std::chrono::seconds kProbeInterval{1};
 // The room on the disk the probe asks for before it calls the store
 // writable again: what a batch of 64 orders writes into the WAL.
 constexpr off_t kProbeRoomBytes = 1 << 20;
-// The writer's page cache, in KiB (negative: PRAGMA cache_size's unit).
-// SQLite's default, 2 MiB, holds a fraction of the index pages a batch of
-// orders from many senders touches: the writer read them again from the
-// file each batch (pread was a sixth of the broker's CPU in a 100-pair run,
-// bench/results/2026-12-08-order-engine.md). Filled only as pages are used.
-constexpr int kWriterCacheKiB = -65536;
+
 
 // The Error for the exception being handled. Call only inside a catch block.
 Error current_error() {
@@ -75,9 +70,11 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, const St
     // at 160 orders per commit). It only serves a rollback inside the open
     // transaction, durability is the WAL's: keep it in memory.
     writer->exec("PRAGMA temp_store=MEMORY");
-    writer->exec(("PRAGMA cache_size=" + std::to_string(kWriterCacheKiB)).c_str());
-    writer->exec("PRAGMA foreign_keys=ON");
+    writer->exec(("PRAGMA cache_size=-" + std::to_string(kWriterCacheBytes / 1024)).c_str());
+    // Foreign keys after the migrations: a migration that rebuilds a table
+    // (0003) drops the old one while other tables still name it.
     migrate(*writer, embedded_migrations());
+    writer->exec("PRAGMA foreign_keys=ON");
 
     // Checkpoints leave the writer's commits (after_commit): the checkpointer
     // thread copies the WAL into the database on a connection of its own,

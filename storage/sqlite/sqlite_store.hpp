@@ -32,6 +32,13 @@ struct sqlite3;
 
 namespace possync::storage::sqlite {
 
+// The writer's page cache. SQLite's default, 2 MiB, holds a fraction of the
+// index pages a batch of orders from many senders touches: the writer read
+// them back from the file every batch (pread was a tenth of the broker's
+// CPU samples in a 100-pair run, bench/results/2026-12-08-order-engine.md).
+// Filled only as pages are used; part of the broker's memory bound.
+inline constexpr long kWriterCacheBytes = 16L << 20;
+
 class SqliteStore final : public engine::RuleStore<SqliteStore> {
  public:
   // Opens (creating if needed) the database at PATH, applies pending

@@ -143,4 +143,53 @@ TEST_CASE("sqlite migrations: a schema-1 database with orders in every status ke
   REQUIRE(fresh.ok());
   CHECK(fresh.value().order.order_id == 6);
   CHECK(fresh.value().order.updated_at == fresh.value().order.created_at);
+
+  // Migration 0003 rebuilt sync_orders around one unique index on (ref,
+  // sender): a send repeated from before the upgrade is still the same
+  // order, the same ref from another sender is another, and the ops filter
+  // by ref finds them through that index.
+  auto repeated = h.send("counter-1", "old-3", {"kitchen-1"});
+  REQUIRE(repeated.ok());
+  CHECK(repeated.value().duplicate);
+  CHECK(repeated.value().order.order_id == 3);
+  h.create("counter-2", true, false);
+  auto other_sender = h.send("counter-2", "old-3", {"kitchen-1"});
+  REQUIRE(other_sender.ok());
+  CHECK_FALSE(other_sender.value().duplicate);
+  OrderFilter by_ref;
+  by_ref.ref = "old-3";
+  auto found = h.orders(by_ref);
+  REQUIRE(found.ok());
+  CHECK(ids_of(found.value().orders) == std::vector<std::int64_t>{other_sender.value().order.order_id, 3});
+  CHECK(h.count("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('sync_orders_by_ref', 'sync_orders_new')") == 0);
+  CHECK(h.count("SELECT COUNT(*) FROM pragma_foreign_key_check") == 0);
+}
+
+TEST_CASE("sqlite migrations: the rebuilt order table keeps the highest id ever handed out",
+          "[store][sqlite][migration]") {
+  // Schema 2 with orders 1..3 of which the newest was removed (as ops or a
+  // retention might): AUTOINCREMENT never hands out 3 again, before or
+  // after migration 0003.
+  auto location = std::make_shared<TestStore>(StoreBackend::sqlite);
+  {
+    sqlite::Db db(location->sqlite_file().string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    db.exec("PRAGMA journal_mode=WAL");
+    sqlite::migrate(db, sqlite::embedded_migrations().first(2));
+    db.exec("BEGIN");
+    db.exec("INSERT INTO sessions VALUES ('counter-1', 'c', 'main', 1, 0, 'x', 't', 't')");
+    db.exec("INSERT INTO sessions VALUES ('kitchen-1', 'k', 'main', 0, 1, 'x', 't', 't')");
+    for (int id = 1; id <= 3; ++id) {
+      db.query(
+            "INSERT INTO sync_orders (order_id, shop, sender, sender_name, ref, mode, order_json, line_count,"
+            " created_at) VALUES (?1, 'main', 'counter-1', 'c', ?2, 'copy', '{}', 0, 't')")
+          .bind_all(id, "r" + std::to_string(id))
+          .run();
+    }
+    db.exec("DELETE FROM sync_orders WHERE order_id = 3");
+    db.exec("COMMIT");
+  }
+  Harness h({}, location);
+  auto fresh = h.send("counter-1", "after", {"kitchen-1"});
+  REQUIRE(fresh.ok());
+  CHECK(fresh.value().order.order_id == 4);
 }
