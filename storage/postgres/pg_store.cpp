@@ -40,6 +40,7 @@ std::unique_ptr<PgStore> PgStore::open(const std::string& url, const StoreOption
     Connection writer = connect(libpq, /*prepare=*/false);
     migrate(*writer, embedded_migrations());
     declare_statements(*writer);
+    PgBatch::set_up(*writer);
     std::string channel = channel_for(*writer);
     std::vector<Connection> readers;
     const int reader_count = std::max(1, options.reader_threads);

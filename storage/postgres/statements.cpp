@@ -63,35 +63,52 @@ constexpr Statement kStatements[] = {
      " WHERE d.order_id = ANY($1::bigint[]) ORDER BY d.order_id, d.position FOR UPDATE OF d"},
     {stmt::kNewOrderIds,
      "SELECT nextval(pg_get_serial_sequence('sync_orders', 'order_id')) FROM generate_series(1, $1::int)"},
-    // A send of the same (sender, ref) by another node waits here for that
-    // node's transaction and then inserts nothing: fewer ids come back,
-    // and the batch runs again (its load then finds the other's order).
-    {stmt::kInsertOrders,
-     "INSERT INTO sync_orders (order_id, shop, sender, sender_name, ref, mode, order_json, line_count, created_at,"
-     " updated_at) OVERRIDING SYSTEM VALUE"
-     " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
-     " $8::int[], $9::text[], $10::text[])"
-     " ON CONFLICT ON CONSTRAINT sync_orders_ref_sender DO NOTHING RETURNING order_id"},
-    {stmt::kInsertDeliveries,
-     "INSERT INTO deliveries (order_id, receiver, position, status, updated_at)"
-     " SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[])"},
-    // Each row names its status before: a row that has another is not
-    // updated, and the count tells.
-    {stmt::kMoveDeliveries,
-     "UPDATE deliveries d SET status = m.to_status, updated_at = m.at"
-     " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])"
-     " AS m(order_id, receiver, from_status, to_status, at)"
-     " WHERE d.order_id = m.order_id AND d.receiver = m.receiver AND d.status = m.from_status"},
-    // In the batch's order: ids grow as the changes were made.
-    {stmt::kInsertHistory,
-     "INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)"
-     " SELECT h.order_id, h.receiver, h.from_status, h.to_status, h.by_session, h.reason, h.at, $8"
-     " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
-     " WITH ORDINALITY AS h(order_id, receiver, from_status, to_status, by_session, reason, at, n)"
-     " ORDER BY h.n RETURNING id"},
-    {stmt::kTouchOrders,
-     "UPDATE sync_orders o SET updated_at = t.at FROM unnest($1::bigint[], $2::text[]) AS t(order_id, at)"
-     " WHERE o.order_id = t.order_id"},
+    // Everything a batch decided, in one statement (one round trip):
+    //   new_orders   the batch's orders. A send of the same (ref, sender) by
+    //                another node waits here for that node's transaction
+    //                and then inserts nothing: the count tells, and the
+    //                batch runs again (its load then finds the other's order);
+    //   new_rows     their deliveries (statuses as the batch left them);
+    //   moved        stored deliveries from their status before to the
+    //                batch's last (a row whose status differs is not
+    //                updated, and the count tells);
+    //   touched      stored orders' updated_at;
+    //   hist         the history rows, in the batch's order (ids grow so).
+    // Rows of an order that was not inserted are left out, so that the
+    // counts, not a foreign key error, say what happened. Every part runs
+    // once, whatever the final SELECT reads; it returns the two counts on
+    // every row and one history id per row (one row with a NULL id when
+    // there is no history row).
+    {stmt::kWriteBatch,
+     "WITH new_orders AS ("
+     "  INSERT INTO sync_orders (order_id, shop, sender, sender_name, ref, mode, order_json, line_count, created_at,"
+     "  updated_at) OVERRIDING SYSTEM VALUE"
+     "  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+     "  $8::int[], $9::text[], $10::text[])"
+     "  ON CONFLICT ON CONSTRAINT sync_orders_ref_sender DO NOTHING RETURNING order_id),"
+     " new_rows AS ("
+     "  INSERT INTO deliveries (order_id, receiver, position, status, updated_at)"
+     "  SELECT * FROM unnest($11::bigint[], $12::text[], $13::int[], $14::text[], $15::text[])"
+     "  AS r(order_id, receiver, position, status, updated_at)"
+     "  WHERE r.order_id IN (SELECT order_id FROM new_orders)),"
+     " moved AS ("
+     "  UPDATE deliveries d SET status = m.to_status, updated_at = m.at"
+     "  FROM unnest($16::bigint[], $17::text[], $18::text[], $19::text[], $20::text[])"
+     "  AS m(order_id, receiver, from_status, to_status, at)"
+     "  WHERE d.order_id = m.order_id AND d.receiver = m.receiver AND d.status = m.from_status RETURNING 1),"
+     " touched AS ("
+     "  UPDATE sync_orders o SET updated_at = t.at FROM unnest($21::bigint[], $22::text[]) AS t(order_id, at)"
+     "  WHERE o.order_id = t.order_id),"
+     " hist AS ("
+     "  INSERT INTO history (order_id, receiver, from_status, to_status, by_session, reason, at, node)"
+     "  SELECT h.order_id, h.receiver, h.from_status, h.to_status, h.by_session, h.reason, h.at, $30"
+     "  FROM unnest($23::bigint[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[])"
+     "  WITH ORDINALITY AS h(order_id, receiver, from_status, to_status, by_session, reason, at, n)"
+     "  WHERE h.order_id <> ALL($1::bigint[]) OR h.order_id IN (SELECT order_id FROM new_orders)"
+     "  ORDER BY h.n RETURNING id)"
+     " SELECT c.orders, c.moved, h.id FROM"
+     " (SELECT (SELECT count(*) FROM new_orders) AS orders, (SELECT count(*) FROM moved) AS moved) AS c"
+     " LEFT JOIN hist h ON true ORDER BY h.id"},
     {stmt::kInsertSession,
      "INSERT INTO sessions (id, name, shop, sender, receiver, token_hash, created_at, updated_at)"
      " VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING RETURNING id"},

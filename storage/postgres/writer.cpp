@@ -55,6 +55,7 @@ void PgStore::writer_loop() {
 bool PgStore::reconnect_writer() {
   try {
     writer_conn_ = connect(url_);
+    PgBatch::set_up(*writer_conn_);
     writer_up_ = true;
     writer_stats_.last_batch_failed = false;
     return true;

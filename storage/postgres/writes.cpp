@@ -44,6 +44,8 @@ std::optional<Error> PgBatch::refuse_session_update(const SessionUpdate& update)
 
 // ---------------------------------------------------------------------------
 
+void PgBatch::set_up(pqxx::connection_base& conn) { conn.set_variable("plan_cache_mode", "force_generic_plan"); }
+
 pqxx::work& PgBatch::tx() {
   if (!tx_) throw std::logic_error("no open transaction");
   return *tx_;
@@ -177,10 +179,18 @@ void write_session(pqxx::work& t, const SessionWrite& w) {
   }
 }
 
-void insert_orders(pqxx::work& t, const std::vector<OrderRecord>& orders) {
+}  // namespace
+
+// One statement for the whole batch (statements.cpp, kWriteBatch), then the
+// NOTIFY of its history rows.
+void PgBatch::write(const engine::Changes& changes) {
+  pqxx::work& t = tx();
+  for (const auto& w : changes.sessions) write_session(t, w);
+  if (changes.orders.empty() && changes.moves.empty() && changes.history.empty()) return;
+
   ArrayLiteral ids, shops, senders, names, refs, modes, jsons, lines, created, updated;
   ArrayLiteral d_ids, d_receivers, d_positions, d_statuses, d_updated;
-  for (const auto& o : orders) {
+  for (const auto& o : changes.orders) {
     ids.add(o.order_id);
     shops.add(std::string_view(o.shop));
     senders.add(std::string_view(o.from));
@@ -199,78 +209,54 @@ void insert_orders(pqxx::work& t, const std::vector<OrderRecord>& orders) {
       d_updated.add(std::string_view(o.receivers[i].updated_at));
     }
   }
-  const pqxx::result inserted =
-      t.exec_prepared(stmt::kInsertOrders, ids.take(), shops.take(), senders.take(), names.take(), refs.take(),
-                      modes.take(), jsons.take(), lines.take(), created.take(), updated.take());
-  if (inserted.size() != orders.size()) {
-    // Another node stored one of these (sender, ref) pairs since load.
+  ArrayLiteral m_ids, m_receivers, m_from, m_to, m_at;
+  for (const auto& m : changes.moves) {
+    m_ids.add(m.order_id);
+    m_receivers.add(std::string_view(m.receiver));
+    m_from.add(protocol::to_string(m.from));
+    m_to.add(protocol::to_string(m.to));
+    m_at.add(std::string_view(m.at));
+  }
+  ArrayLiteral t_ids, t_at;
+  for (const auto& [id, when] : changes.touched) {
+    t_ids.add(id);
+    t_at.add(std::string_view(when));
+  }
+  ArrayLiteral h_ids, h_receivers, h_from, h_to, h_by, h_reasons, h_at;
+  for (const auto& h : changes.history) {
+    h_ids.add(h.order_id);
+    h_receivers.add(std::string_view(h.receiver));
+    if (h.from) {
+      h_from.add(protocol::to_string(*h.from));
+    } else {
+      h_from.add_null();
+    }
+    h_to.add(protocol::to_string(h.to));
+    h_by.add(std::string_view(h.by));
+    h_reasons.add(h.reason);
+    h_at.add(std::string_view(h.at));
+  }
+  const pqxx::result r = t.exec_prepared(
+      stmt::kWriteBatch, ids.take(), shops.take(), senders.take(), names.take(), refs.take(), modes.take(),
+      jsons.take(), lines.take(), created.take(), updated.take(), d_ids.take(), d_receivers.take(),
+      d_positions.take(), d_statuses.take(), d_updated.take(), m_ids.take(), m_receivers.take(), m_from.take(),
+      m_to.take(), m_at.take(), t_ids.take(), t_at.take(), h_ids.take(), h_receivers.take(), h_from.take(),
+      h_to.take(), h_by.take(), h_reasons.take(), h_at.take(), nullable(node_));
+  if (r.empty()) throw std::runtime_error("the batch's write returned no row");
+  if (r[0][0].as<std::size_t>() != changes.orders.size()) {
+    // Another node stored one of these (ref, sender) pairs since load.
     throw engine::Overtaken("a ref of this batch was stored by another writer");
   }
-  t.exec_prepared(stmt::kInsertDeliveries, d_ids.take(), d_receivers.take(), d_positions.take(), d_statuses.take(),
-                  d_updated.take());
-}
-
-void move_deliveries(pqxx::work& t, const std::vector<engine::DeliveryMove>& moves) {
-  ArrayLiteral ids, receivers, from, to, at;
-  for (const auto& m : moves) {
-    ids.add(m.order_id);
-    receivers.add(std::string_view(m.receiver));
-    from.add(protocol::to_string(m.from));
-    to.add(protocol::to_string(m.to));
-    at.add(std::string_view(m.at));
-  }
-  const pqxx::result r =
-      t.exec_prepared(stmt::kMoveDeliveries, ids.take(), receivers.take(), from.take(), to.take(), at.take());
-  if (r.affected_rows() != moves.size()) {
+  if (r[0][1].as<std::size_t>() != changes.moves.size()) {
     // The rows are locked since load: a bug, not a race.
     throw std::runtime_error("a delivery changed under the writer");
   }
-}
-
-std::vector<std::int64_t> insert_history(pqxx::work& t, const std::vector<engine::HistoryRow>& history,
-                                         const std::optional<std::string>& node) {
-  ArrayLiteral ids, receivers, from, to, by, reasons, at;
-  for (const auto& h : history) {
-    ids.add(h.order_id);
-    receivers.add(std::string_view(h.receiver));
-    if (h.from) {
-      from.add(protocol::to_string(*h.from));
-    } else {
-      from.add_null();
-    }
-    to.add(protocol::to_string(h.to));
-    by.add(std::string_view(h.by));
-    reasons.add(h.reason);
-    at.add(std::string_view(h.at));
+  std::vector<std::int64_t> history_ids;
+  history_ids.reserve(r.size());
+  for (const auto& row : r) {
+    if (!row[2].is_null()) history_ids.push_back(row[2].as<std::int64_t>());
   }
-  std::vector<std::int64_t> out;
-  out.reserve(history.size());
-  for (const auto& row : t.exec_prepared(stmt::kInsertHistory, ids.take(), receivers.take(), from.take(), to.take(),
-                                         by.take(), reasons.take(), at.take(), nullable(node))) {
-    out.push_back(row[0].as<std::int64_t>());
-  }
-  return out;
-}
-
-void touch_orders(pqxx::work& t, const std::vector<std::pair<std::int64_t, std::string>>& touched) {
-  ArrayLiteral ids, at;
-  for (const auto& [id, when] : touched) {
-    ids.add(id);
-    at.add(std::string_view(when));
-  }
-  t.exec_prepared(stmt::kTouchOrders, ids.take(), at.take());
-}
-
-}  // namespace
-
-void PgBatch::write(const engine::Changes& changes) {
-  pqxx::work& t = tx();
-  for (const auto& w : changes.sessions) write_session(t, w);
-  if (!changes.orders.empty()) insert_orders(t, changes.orders);
-  if (!changes.moves.empty()) move_deliveries(t, changes.moves);
-  if (!changes.touched.empty()) touch_orders(t, changes.touched);
-  if (changes.history.empty()) return;
-  const std::vector<std::int64_t> history_ids = insert_history(t, changes.history, node_);
+  if (history_ids.empty()) return;
   // Delivered to the other nodes only if, and when, this commits.
   for (const std::string& payload : feed::encode({feed::history_record(node_.value_or(""), history_ids)})) {
     t.exec_prepared(stmt::kNotify, channel_, payload);

@@ -5,10 +5,11 @@
 //          (FOR UPDATE, in order_id order: two nodes deciding about one
 //          order take turns, and never deadlock over a batch's orders);
 //   ids:   the new orders' ids from the identity's sequence;
-//   write: the orders, their deliveries, the moves of stored deliveries,
-//          the history rows (RETURNING id), the stored orders' updated_at,
-//          and the pg_notify of the history ids for the cluster feed, in
-//          the same transaction (delivered only if, and when, it commits).
+//   write: one statement (data-modifying CTEs): the orders, their
+//          deliveries, the moves of stored deliveries, the stored orders'
+//          updated_at and the history rows (RETURNING id); then the
+//          pg_notify of the history ids for the cluster feed, in the same
+//          transaction (delivered only if, and when, it commits).
 // A ref or session that another node stored (or removed) since load throws
 // engine::Overtaken: the engine runs the batch again. libpqxx failures
 // throw. Writer thread only.
@@ -29,6 +30,14 @@ namespace possync::storage::postgres {
 
 class PgBatch final : public engine::WriteBackend {
  public:
+  // Sets up a connection for the writer. Its statements take array
+  // parameters (unnest, ANY), whose custom plans PostgreSQL would make again
+  // at every execution (1-4 ms of planning each, more than running them, on
+  // the 2-core test machine): the writer uses the generic plan, which is
+  // the index lookup for every one of them (EXPLAIN in
+  // bench/results/2026-12-08-order-engine.md).
+  static void set_up(pqxx::connection_base& conn);
+
   struct Hooks {
     std::function<std::optional<std::string>()> node;  // stored in history.node (this node's id once clustered)
     std::function<void(const std::string&)> lost;       // the connection broke (dropped by then)
