@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
               rows, storage::SessionUpdate{receiver_name(j, i), std::nullopt, shop_name(j), false, true});
         }
       }
-      ops.write(rows.changes());
+      ops.write(rows.take_changes());
     }
     ops.commit();
 
@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
           tally.rows += 2;
           ++tally.acks;
         }
-        ops.write(rows.changes());
+        ops.write(rows.take_changes());
       } else {
         for (const auto& ack : acks) {
           raw_ack(db, ack.order_id, ack.receiver, tally);

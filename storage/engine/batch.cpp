@@ -1,6 +1,7 @@
 #include "storage/engine/batch.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace possync::storage::engine {
@@ -102,10 +103,7 @@ OrderRecord* BatchRows::cached_order(std::int64_t order_id) {
   return it->second ? &*it->second : nullptr;
 }
 
-std::optional<OrderRecord> BatchRows::order(std::int64_t order_id) {
-  if (const OrderRecord* order = cached_order(order_id)) return *order;
-  return std::nullopt;
-}
+const OrderRecord* BatchRows::order(std::int64_t order_id) { return cached_order(order_id); }
 
 std::optional<std::int64_t> BatchRows::insert_order(const OrderRecord& order) {
   std::int64_t id = 0;
@@ -196,15 +194,17 @@ bool BatchRows::delete_session(const std::string& session) {
   return true;
 }
 
-Changes BatchRows::changes() const {
+Changes BatchRows::take_changes() {
+  if (taken_) throw std::logic_error("a batch's changes taken twice");
+  taken_ = true;
   Changes out;
-  out.sessions = session_writes_;
+  out.sessions = std::move(session_writes_);
   out.orders.reserve(new_orders_.size());
-  for (const auto id : new_orders_) out.orders.push_back(*orders_.at(id));
+  for (const auto id : new_orders_) out.orders.push_back(std::move(*orders_.at(id)));
   out.moves.reserve(moves_.size());
-  for (const auto& [key, move] : moves_) out.moves.push_back(move);
-  out.history = history_;
-  out.touched.assign(touched_.begin(), touched_.end());
+  for (auto& [key, move] : moves_) out.moves.push_back(std::move(move));
+  out.history = std::move(history_);
+  out.touched.assign(std::make_move_iterator(touched_.begin()), std::make_move_iterator(touched_.end()));
   return out;
 }
 
@@ -240,7 +240,7 @@ Step attempt(WriteBackend& backend, const std::vector<WriteJob*>& jobs, std::str
       job->decide(rows);
     }
     deciding = nullptr;
-    const Changes changes = rows.changes();
+    const Changes changes = rows.take_changes();
     if (!changes.empty()) backend.write(changes);
     committing = true;
     backend.commit();

@@ -233,7 +233,7 @@ class BatchRows final : public RowOps {
   std::unordered_map<std::string, SessionEntry> sessions(const std::vector<std::string>& ids) override;
   std::optional<SessionEntry> session(const std::string& id) override;
   std::optional<std::int64_t> order_by_ref(const std::string& sender, const std::string& ref) override;
-  std::optional<OrderRecord> order(std::int64_t order_id) override;
+  const OrderRecord* order(std::int64_t order_id) override;
   std::optional<std::int64_t> insert_order(const OrderRecord& order) override;
   void insert_deliveries(std::int64_t order_id, const std::vector<std::string>& to, const std::string& by,
                          const std::string& at) override;
@@ -245,13 +245,15 @@ class BatchRows final : public RowOps {
   bool update_token(const std::string& session, const std::string& token_hash, const std::string& at) override;
   bool delete_session(const std::string& session) override;
 
-  // Everything decided so far, in the shape write() takes.
-  Changes changes() const;
+  // Everything decided, in the shape write() takes, moved out: the rows
+  // are spent afterwards.
+  Changes take_changes();
 
  private:
   void remember(const Wants& wants, Found found);
   void fetch(const Wants& missing);
   OrderRecord* cached_order(std::int64_t order_id);
+  bool taken_ = false;
 
   WriteBackend& backend_;
   std::unordered_map<std::string, std::optional<SessionEntry>> sessions_;

@@ -23,9 +23,9 @@ Error final_conflict(std::int64_t order_id, Status status) {
 
 // The repeated send's answer: the original order, as stored.
 Result<SendOutcome> existing(RowOps& ops, std::int64_t order_id) {
-  auto order = ops.order(order_id);
+  const OrderRecord* order = ops.order(order_id);
   if (!order) throw std::runtime_error("order " + std::to_string(order_id) + " vanished");
-  return SendOutcome{std::move(*order), true};
+  return SendOutcome{*order, true};
 }
 
 // Moves one delivery and returns the change for the router.
@@ -47,7 +47,7 @@ StatusChange change_delivery(RowOps& ops, const OrderRecord& order, const std::s
 // The common start of ack/deliver/reject: the caller holds the receiver
 // role, and the order has a delivery for it.
 struct ReceiverTarget {
-  OrderRecord order;
+  const OrderRecord* order = nullptr;  // the batch's own record (RowOps::order)
   Status status = Status::sent;
 };
 Result<ReceiverTarget> receiver_target(RowOps& ops, const std::string& receiver, std::int64_t order_id) {
@@ -55,13 +55,13 @@ Result<ReceiverTarget> receiver_target(RowOps& ops, const std::string& receiver,
   if (!session || !session->receiver) {
     return error(ErrorCode::forbidden, "session " + receiver + " lacks the receiver role");
   }
-  auto order = ops.order(order_id);
+  const OrderRecord* order = ops.order(order_id);
   if (!order) return error(ErrorCode::not_found, order_not_found(order_id));
   auto mine = std::find_if(order->receivers.begin(), order->receivers.end(),
                            [&](const ReceiverStatus& d) { return d.session == receiver; });
   if (mine == order->receivers.end()) return error(ErrorCode::not_found, order_not_found(order_id));
   const Status status = mine->status;
-  return ReceiverTarget{std::move(*order), status};
+  return ReceiverTarget{order, status};
 }
 
 }  // namespace
@@ -130,7 +130,7 @@ Result<TransitionOutcome> ack(RowOps& ops, const std::string& receiver, std::int
 
   const std::string at = now();
   outcome.changes.push_back(
-      change_delivery(ops, target.value().order, receiver, Status::sent, Status::received, receiver, std::nullopt, at));
+      change_delivery(ops, *target.value().order, receiver, Status::sent, Status::received, receiver, std::nullopt, at));
   ops.touch_order(order_id, at);
   return outcome;
 }
@@ -138,7 +138,7 @@ Result<TransitionOutcome> ack(RowOps& ops, const std::string& receiver, std::int
 Result<TransitionOutcome> deliver(RowOps& ops, const std::string& receiver, std::int64_t order_id) {
   auto target = receiver_target(ops, receiver, order_id);
   if (!target) return target.error();
-  const OrderRecord& order = target.value().order;
+  const OrderRecord& order = *target.value().order;
   const Status current = target.value().status;
 
   TransitionOutcome outcome;
@@ -187,13 +187,13 @@ Result<TransitionOutcome> reject(RowOps& ops, const std::string& receiver, std::
 
   const std::string at = now();
   outcome.changes.push_back(
-      change_delivery(ops, target.value().order, receiver, current, Status::rejected, receiver, reason, at));
+      change_delivery(ops, *target.value().order, receiver, current, Status::rejected, receiver, reason, at));
   ops.touch_order(order_id, at);
   return outcome;
 }
 
 Result<TransitionOutcome> cancel(RowOps& ops, const std::string& sender, std::int64_t order_id) {
-  auto order = ops.order(order_id);
+  const OrderRecord* order = ops.order(order_id);
   if (!order) return error(ErrorCode::not_found, order_not_found(order_id));
   if (order->from != sender) {
     const bool is_receiver = std::any_of(order->receivers.begin(), order->receivers.end(),
@@ -216,7 +216,7 @@ Result<TransitionOutcome> cancel(RowOps& ops, const std::string& sender, std::in
     return error(ErrorCode::conflict, "every delivery of order " + std::to_string(order_id) + " is final");
   }
   ops.touch_order(order_id, at);
-  outcome.receivers = ops.order(order_id).value_or(OrderRecord{}).receivers;
+  outcome.receivers = order->receivers;  // as the changes above left them
   return outcome;
 }
 

@@ -53,8 +53,11 @@ class RowOps {
   // The order with every receiver, in `to` order (as stored, with the
   // batch's changes so far). Where several writers share the database, the
   // order's deliveries are locked until the transaction ends, before any
-  // decision is made about them. nullopt: no such order.
-  virtual std::optional<OrderRecord> order(std::int64_t order_id) = 0;
+  // decision is made about them. nullptr: no such order. The record is the
+  // batch's own: valid while the batch is decided, and move_delivery and
+  // touch_order change it in place (no copy of the order's JSON per
+  // transition).
+  virtual const OrderRecord* order(std::int64_t order_id) = 0;
 
   // ---- writes --------------------------------------------------------------
   // The order's row (order_id not set yet); its id, or nullopt when another
